@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import av
 import numpy as np
 from av.codec.context import Flags
+
+from arctic_kd.errors import DataError
 
 
 def write_video(
@@ -24,7 +26,7 @@ def write_video(
         stream = None
         for frame in frames:
             if stream is None:
-                stream = container.add_stream(codec, rate=int(round(fps)))
+                stream = container.add_stream(codec, rate=round(fps))
                 stream.height, stream.width = frame.shape[:2]
                 stream.pix_fmt = "yuv420p"
                 stream.thread_count = 1
@@ -35,3 +37,209 @@ def write_video(
         if stream is None:
             raise ValueError(f"{path}: no frames to write")
         container.mux(stream.encode())
+
+
+# Seeking costs about one keyframe's decode; this close to the start, decoding from frame 0 is as cheap.
+SEEK_MIN_FRAME = 16
+# Real files may decode a frame or two fewer than their header lists; a larger shortfall means a damaged file.
+MAX_MISSING_TAIL = 3
+
+
+class VideoReader:
+    """Random access to the frames of one video file, decoding only what a clip needs.
+
+    The container is opened once, so several reads of a file (e.g. several test clips) share it. Every way a
+    user's file can be unusable becomes a `DataError` naming the file.
+    """
+
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
+        self.path = Path(path)
+        self._container = _open_container(self.path)
+        try:
+            self._stream = _video_stream(self._container, self.path)
+            if threads > 1:
+                self._stream.thread_type = "AUTO"
+                self._stream.thread_count = threads
+            self.fps = _frame_rate(self._stream, self.path)
+            self.width: int = self._stream.codec_context.width
+            self.height: int = self._stream.codec_context.height
+            self._start_pts: int = self._stream.start_time or 0
+            self._at_start = True
+            self.num_frames: int = self._stream.frames or self._count_packets()
+            if self.num_frames == 0:
+                raise DataError(self.path, "the video stream has no frames")
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def duration(self) -> float:
+        """Seconds of video, from frame count and rate: what tells whether an RGB and an IR file pair up."""
+        return self.num_frames / self.fps
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def read(self, indices: Sequence[int], gray: bool = False) -> np.ndarray:
+        """Frames at `indices` (any order, repeats allowed): uint8 (N, H, W, 3) RGB, or (N, H, W, 1) luma."""
+        wanted = np.asarray(indices, dtype=np.int64)
+        if wanted.ndim != 1 or wanted.size == 0:
+            raise ValueError(f"indices must be a non-empty 1-D sequence, got shape {wanted.shape}")
+        if wanted.min() < 0 or wanted.max() >= self.num_frames:
+            raise ValueError(
+                f"frame indices must lie in [0, {self.num_frames}), got {wanted.min()}..{wanted.max()}"
+            )
+        needed = sorted(set(wanted.tolist()))
+        try:
+            frames = self._decode(needed, _Converter(gray))
+        except av.error.FFmpegError as error:
+            raise DataError(self.path, f"cannot decode the video: {error}") from error
+        return np.stack([frames[i] for i in wanted.tolist()])
+
+    def _decode(self, needed: list[int], convert: _Converter) -> dict[int, np.ndarray]:
+        """Seek near the first needed frame when that saves work; decode from the start when it can't."""
+        if needed[0] >= SEEK_MIN_FRAME and self._seek_before(needed[0]):
+            try:
+                return self._collect(self._frames_after_seek(needed[0]), needed, convert)
+            except _SeekMissed:
+                pass
+        self._rewind()
+        return self._collect(self._indexed_frames(position=0), needed, convert)
+
+    def _count_packets(self) -> int:
+        """Frame count for containers whose header has none: demuxing is cheap, decoding is not."""
+        self._at_start = False
+        try:
+            return sum(1 for packet in self._container.demux(self._stream) if packet.size > 0)
+        except av.error.FFmpegError as error:
+            raise DataError(self.path, f"cannot read the video: {error}") from error
+
+    def _seek_before(self, index: int) -> bool:
+        """Seek to the keyframe at or before frame `index`; False when the file cannot seek."""
+        target = self._start_pts + int(index / (self._stream.average_rate * self._stream.time_base))
+        try:
+            self._container.seek(target, backward=True, stream=self._stream)
+        except av.error.FFmpegError:
+            return False
+        self._at_start = False
+        return True
+
+    def _rewind(self) -> None:
+        if not self._at_start:
+            self._container.seek(self._start_pts, backward=True, stream=self._stream)
+            self._at_start = True
+
+    def _frames_after_seek(self, index: int) -> Iterator[tuple[int, av.VideoFrame]]:
+        """Indexed frames after a seek, which must land at or before frame `index` with a pts to place it."""
+        frames = self._indexed_frames(position=None)
+        first = next(frames, None)
+        if first is None or first[0] > index:
+            raise _SeekMissed
+        yield first
+        yield from frames
+
+    def _indexed_frames(self, position: int | None) -> Iterator[tuple[int, av.VideoFrame]]:
+        """Decoded frames with their indices: from pts, or counting on from the last known index without one.
+
+        `position` is the next frame's index when known (0 at the start), None after a seek.
+        """
+        self._at_start = False
+        for frame in self._container.decode(self._stream):
+            if frame.pts is not None:
+                position = self._index_of(frame.pts)
+            elif position is None:
+                raise _SeekMissed
+            yield position, frame
+            position += 1
+
+    def _index_of(self, pts: int) -> int:
+        return round((pts - self._start_pts) * self._stream.time_base * self._stream.average_rate)
+
+    def _collect(
+        self, frames: Iterator[tuple[int, av.VideoFrame]], needed: list[int], convert: _Converter
+    ) -> dict[int, np.ndarray]:
+        """Convert just the needed (sorted, unique) frames, and stop decoding after the last one.
+
+        An index the stream skips gets the frame on screen at that moment, the previous one; so does a missing
+        tail of at most MAX_MISSING_TAIL frames.
+        """
+        out: dict[int, np.ndarray] = {}
+        pending = iter(needed)
+        target = next(pending, None)
+        previous: tuple[int, av.VideoFrame] | None = None
+        for index, frame in frames:
+            while target is not None and target <= index:
+                shown = frame if target == index or previous is None else previous[1]
+                out[target] = convert(shown)
+                target = next(pending, None)
+            if target is None:
+                return out
+            previous = (index, frame)
+        if previous is None:
+            raise DataError(self.path, "no frame could be decoded")
+        last_index, last_frame = previous
+        if needed[-1] - last_index > MAX_MISSING_TAIL:
+            raise DataError(
+                self.path,
+                f"only {last_index + 1} of the {self.num_frames} frames its header lists decode"
+                " (truncated or damaged file)",
+            )
+        for index in needed[len(out) :]:
+            out[index] = convert(last_frame)
+        return out
+
+
+class _SeekMissed(Exception):
+    """A seek landed past the target, or where frame indices can't be known: decode from the start."""
+
+
+class _Converter:
+    """Frame to ndarray, at most once per frame: converting 1080p frames costs as much as decoding them."""
+
+    def __init__(self, gray: bool) -> None:
+        self._gray = gray
+        self._last: tuple[av.VideoFrame, np.ndarray] | None = None
+
+    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        if self._last is None or self._last[0] is not frame:
+            if self._gray:
+                array = frame.to_ndarray(format="gray")[..., None]
+            else:
+                array = frame.to_ndarray(format="rgb24")
+            self._last = (frame, array)
+        return self._last[1]
+
+
+def _open_container(path: Path) -> av.container.InputContainer:
+    if not path.is_file():
+        raise DataError(path, "file not found" if not path.exists() else "not a file")
+    if path.stat().st_size == 0:
+        raise DataError(path, "file is empty")
+    try:
+        return av.open(str(path), mode="r")
+    except (av.error.FFmpegError, OSError) as error:
+        raise DataError(path, f"not a readable video ({_reason(error)})") from error
+
+
+def _video_stream(container: av.container.InputContainer, path: Path) -> av.VideoStream:
+    if not container.streams.video:
+        raise DataError(path, "has no video stream")
+    return container.streams.video[0]
+
+
+def _frame_rate(stream: av.VideoStream, path: Path) -> float:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    if not rate:
+        raise DataError(path, "the video stream has no frame rate")
+    return float(rate)
+
+
+def _reason(error: Exception) -> str:
+    """FFmpeg's words without the errno and repeated path that PyAV adds."""
+    return getattr(error, "strerror", None) or str(error)
