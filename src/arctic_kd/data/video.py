@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -60,7 +61,8 @@ class VideoReader:
             if threads > 1:
                 self._stream.thread_type = "AUTO"
                 self._stream.thread_count = threads
-            self.fps = _frame_rate(self._stream, self.path)
+            self._rate = _frame_rate(self._stream, self.path)
+            self.fps = float(self._rate)
             self.width: int = self._stream.codec_context.width
             self.height: int = self._stream.codec_context.height
             self._start_pts: int = self._stream.start_time or 0
@@ -122,7 +124,7 @@ class VideoReader:
 
     def _seek_before(self, index: int) -> bool:
         """Seek to the keyframe at or before frame `index`; False when the file cannot seek."""
-        target = self._start_pts + int(index / (self._stream.average_rate * self._stream.time_base))
+        target = self._start_pts + int(index / (self._rate * self._stream.time_base))
         try:
             self._container.seek(target, backward=True, stream=self._stream)
         except av.error.FFmpegError:
@@ -159,7 +161,7 @@ class VideoReader:
             position += 1
 
     def _index_of(self, pts: int) -> int:
-        return round((pts - self._start_pts) * self._stream.time_base * self._stream.average_rate)
+        return round((pts - self._start_pts) * self._stream.time_base * self._rate)
 
     def _collect(
         self, frames: Iterator[tuple[int, av.VideoFrame]], needed: list[int], convert: _Converter
@@ -233,11 +235,11 @@ def _video_stream(container: av.container.InputContainer, path: Path) -> av.Vide
     return container.streams.video[0]
 
 
-def _frame_rate(stream: av.VideoStream, path: Path) -> float:
+def _frame_rate(stream: av.VideoStream, path: Path) -> Fraction:
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     if not rate:
         raise DataError(path, "the video stream has no frame rate")
-    return float(rate)
+    return Fraction(rate)
 
 
 def _reason(error: Exception) -> str:

@@ -1,0 +1,209 @@
+"""Typed experiment configuration: YAML files in `configs/`, overridden by `--set key=value`.
+
+Configs are plain data; this module turns them into dataclasses and rejects anything unknown or of the
+wrong type with a message naming the file and the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from arctic_kd.errors import ArcticError
+
+
+class ConfigError(ArcticError):
+    """A config file or override is malformed."""
+
+
+@dataclass
+class DataConfig:
+    root: str = "data/synth"
+    protocol: str = "ntu60-xsub"
+    drop_missing_skeletons: bool = False
+    num_frames: int = 8
+    rgb_size: int = 112  # square clip side, pixels
+    ir_size: int = 112
+    crop_scale: tuple[float, float] = (0.6, 1.0)
+    batch_size: int = 16
+    workers: int = 2
+    skip_bad: bool = False
+    cache: bool = (
+        False  # keep decoded videos in memory (small datasets: every epoch after the first is cheap)
+    )
+    cache_side: int = 0  # short side of cached frames; 0 = 1.25 × the clip side
+
+
+@dataclass
+class ModelConfig:
+    arch: Literal["r3d", "mc3", "r2plus1d"] = "r3d"
+    depth: int = 18
+    width: float = 1.0
+    dropout: float = 0.0
+
+
+@dataclass
+class OptimConfig:
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    epochs: int = 30
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.0
+    clip_grad: float = 0.0  # max gradient norm; 0 = off
+
+
+@dataclass
+class ArmConfig:
+    """Attention-based relation matching between every teacher and every student stage."""
+
+    weight: float = 1.0
+    value: Literal["relation", "attention"] = "relation"
+    dim: int = 64
+    stages: tuple[str, ...] = ("layer1", "layer2", "layer3", "layer4")
+
+
+@dataclass
+class ArcConfig:
+    """Activation region constraint on class activation maps."""
+
+    weight: float = 1.0
+    rho: float = 0.3
+    maps: Literal["cam", "gradcam"] = "cam"
+    gradcam_stages: tuple[str, ...] = ("layer3", "layer4")
+
+
+@dataclass
+class KdConfig:
+    """Correctness-aware knowledge distillation."""
+
+    weight: float = 1.0
+    tau: float = 4.0
+    mode: Literal["mask", "shift", "none"] = "mask"
+
+
+@dataclass
+class DistillConfig:
+    method: str = "arctic"
+    teacher: str = ""  # checkpoint of the RGB teacher
+    arm: ArmConfig = field(default_factory=ArmConfig)
+    arc: ArcConfig = field(default_factory=ArcConfig)
+    kd: KdConfig = field(default_factory=KdConfig)
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: ModelConfig = field(default_factory=ModelConfig)
+    student: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    seed: int = 0
+    device: str = "auto"  # auto = cuda when available
+    deterministic: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    """Tuples become lists so the dict is YAML- and `torch.load(weights_only=True)`-friendly."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Defaults, then the YAML file (if any), then `key.sub=value` overrides (values parsed as YAML)."""
+    data: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        source = str(path)
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read config: {error.strerror}") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a config is a mapping of sections, found {type(data).__name__}")
+    for item in overrides:
+        _apply_override(data, item)
+    return from_dict(Config, data, source)
+
+
+def config_from_dict(data: dict[str, Any], source: str = "checkpoint") -> Config:
+    return from_dict(Config, data, source)
+
+
+def _apply_override(data: dict[str, Any], item: str) -> None:
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set expects key=value, e.g. optim.lr=0.01, got {item!r}")
+    *parents, leaf = key.strip().split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: {part} is not a section")
+    try:
+        node[leaf] = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {key}: cannot parse value {text!r}") from None
+
+
+def from_dict(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass `cls` from nested dicts, checking names and types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, found {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
+    values = {name: _coerce(hints[name], value, f"{where}: {name}") for name, value in data.items()}
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
+    if origin is Literal:
+        if value not in typing.get_args(hint):
+            raise ConfigError(
+                f"{where}: {value!r} is not one of {', '.join(map(repr, typing.get_args(hint)))}"
+            )
+        return value
+    if origin is tuple:
+        return _coerce_tuple(hint, value, where)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        return _coerce(next(o for o in options if o is not type(None)), value, where)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {hint.__name__}, found {value!r}")
+    return value
+
+
+def _coerce_tuple(hint: Any, value: Any, where: str) -> tuple:
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{where}: expected a list, found {value!r}")
+    args = typing.get_args(hint)
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_coerce(args[0], v, where) for v in value)
+    if len(args) != len(value):
+        raise ConfigError(f"{where}: expected {len(args)} values, found {len(value)}")
+    return tuple(_coerce(a, v, where) for a, v in zip(args, value, strict=True))

@@ -1,0 +1,63 @@
+"""From a `DataConfig` to the train and test loaders of one protocol: the one door training comes in by."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from arctic_kd.config import DataConfig
+from arctic_kd.data.dataset import ClipLoader, PairedClipDataset, PairedSample
+from arctic_kd.data.ntu import NtuSample, index_ntu
+from arctic_kd.data.protocols import split
+from arctic_kd.errors import DataError
+
+
+@dataclass
+class SplitSamples:
+    train: list[PairedSample]
+    test: list[PairedSample]
+    class_names: list[str]
+
+
+def paired_samples(samples: Sequence[NtuSample]) -> list[PairedSample]:
+    return [PairedSample(str(s.name), s.name.label, s.rgb, s.ir) for s in samples]
+
+
+def protocol_samples(config: DataConfig, modalities: Sequence[str]) -> SplitSamples:
+    """The protocol's train and test samples among those that have every needed modality."""
+    index = index_ntu(config.root)
+    by_name = {s.name: s for s in index.complete(tuple(modalities))}
+    train, test = split(by_name, config.protocol, config.drop_missing_skeletons)
+    if not train or not test:
+        raise DataError(
+            config.root,
+            f"protocol {config.protocol} leaves {len(train)} training and {len(test)} "
+            f"test samples with {' and '.join(modalities)} videos",
+        )
+    return SplitSamples(
+        paired_samples([by_name[n] for n in train]),
+        paired_samples([by_name[n] for n in test]),
+        index.class_names,
+    )
+
+
+def make_loaders(
+    config: DataConfig, modalities: Sequence[str], seed: int, test_batch_size: int | None = None
+) -> tuple[ClipLoader, ClipLoader, list[str]]:
+    """Shuffled, augmented training clips and deterministic test clips of the configured protocol."""
+    samples = protocol_samples(config, modalities)
+    common = {
+        "num_frames": config.num_frames,
+        "modalities": tuple(modalities),
+        "rgb_size": (config.rgb_size,) * 2,
+        "ir_size": (config.ir_size,) * 2,
+    }
+    train_set = PairedClipDataset(
+        samples.train, train=True, crop_scale=config.crop_scale, seed=seed, **common
+    )
+    test_set = PairedClipDataset(samples.test, train=False, **common)
+    loader = {"num_workers": config.workers, "skip_bad": config.skip_bad}
+    drop_last = len(train_set) >= config.batch_size  # a batch of one would break BatchNorm
+    train = ClipLoader(train_set, config.batch_size, shuffle=True, drop_last=drop_last, seed=seed, **loader)
+    test = ClipLoader(test_set, test_batch_size or config.batch_size, **loader)
+    return train, test, samples.class_names

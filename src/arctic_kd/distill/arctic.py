@@ -1,0 +1,221 @@
+"""ARCTIC: attention-based relation matching + activation region constraint + correctness-aware KD.
+
+Our reading of Quan et al. (CVIU 2023), built from published blocks (DESIGN.md §4):
+- ARM matches *relations* (rows of the batch similarity matrix, or normalised attention maps) between
+  every teacher stage and every student stage, weighted by a learned per-sample attention over student
+  stages (after "Show, Attend and Distill", Ji et al. 2021); relations, not raw features, so that the
+  appearance gap between RGB and IR does not dominate.
+- ARC keeps the student's most salient spatio-temporal regions where the teacher's are: class
+  activation maps compared on the union of both maps' top-ρ positions.
+- KD distils only where the teacher is right (`mask`), or with the wrong top-1 swapped out (`shift`).
+Everything numerically delicate (Gram matrices, softmax, KL) runs in fp32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from arctic_kd.config import ArmConfig, DistillConfig, KdConfig
+from arctic_kd.distill.base import Distiller, kd_divergence
+
+
+def similarity_rows(features: Tensor) -> Tensor:
+    """Row-normalised batch similarity matrix G = rownorm(Q Qᵀ) of flattened features (B, B), fp32."""
+    flat = features.float().flatten(1)
+    return F.normalize(flat @ flat.t(), dim=1)
+
+
+def attention_map(features: Tensor, size: tuple[int, int, int] | None = None) -> Tensor:
+    """L2-normalised spatio-temporal attention mean_c F² (B, T·H·W), optionally resampled to `size`."""
+    energy = features.float().pow(2).mean(dim=1, keepdim=True)
+    if size is not None and tuple(energy.shape[2:]) != tuple(size):
+        energy = F.interpolate(energy, size=size, mode="trilinear", align_corners=False)
+    return F.normalize(energy.flatten(1), dim=1)
+
+
+class AttentionRelationMatching(nn.Module):
+    """L_ARM = Σ_t mean_b Σ_s α[b,t,s]·‖v_t[b] − v_s[b]‖²; α is a learned attention over student stages."""
+
+    def __init__(self, teacher_channels: dict[str, int], student_channels: dict[str, int], config: ArmConfig):
+        super().__init__()
+        self.stages = tuple(config.stages)
+        self.value = config.value
+        dim = config.dim
+        self.query = nn.ModuleDict({s: _embedding(teacher_channels[s], dim) for s in self.stages})
+        self.key = nn.ModuleDict({s: _embedding(student_channels[s], dim) for s in self.stages})
+        self.bilinear = nn.Parameter(torch.eye(dim).repeat(len(self.stages), 1, 1))
+        self.teacher_position = nn.Parameter(torch.randn(len(self.stages), dim) * 0.02)
+        self.student_position = nn.Parameter(torch.randn(len(self.stages), dim) * 0.02)
+        self.scale = 1.0 / math.sqrt(dim)
+
+    def attention(self, teacher: dict[str, Tensor], student: dict[str, Tensor]) -> Tensor:
+        """α (B, teacher stages, student stages): per sample, which student stage answers each one."""
+        query = torch.stack([self.query[s](_pool(teacher[s])) for s in self.stages], dim=1)
+        key = torch.stack([self.key[s](_pool(student[s])) for s in self.stages], dim=1)
+        energy = torch.einsum("btd,tde,bse->bts", query.float(), self.bilinear.float(), key.float())
+        energy = energy + self.teacher_position.float() @ self.student_position.float().t()
+        return torch.softmax(energy * self.scale, dim=-1)
+
+    def distances(self, teacher: dict[str, Tensor], student: dict[str, Tensor]) -> Tensor:
+        """d(v_t[b], v_s[b]) for every teacher stage t and student stage s: (B, T stages, S stages)."""
+        if self.value == "relation":
+            t_rows = torch.stack([similarity_rows(teacher[s]) for s in self.stages], dim=1)  # (B, nt, B)
+            s_rows = torch.stack([similarity_rows(student[s]) for s in self.stages], dim=1)
+            return (t_rows[:, :, None] - s_rows[:, None]).pow(2).sum(-1)
+        columns = []
+        for t in self.stages:
+            size = tuple(teacher[t].shape[2:])
+            t_map = attention_map(teacher[t])
+            s_maps = torch.stack([attention_map(student[s], size) for s in self.stages], dim=1)
+            columns.append((t_map[:, None] - s_maps).pow(2).sum(-1))
+        return torch.stack(columns, dim=1)
+
+    def forward(self, teacher: dict[str, Tensor], student: dict[str, Tensor]) -> Tensor:
+        alpha = self.attention(teacher, student)
+        return (alpha * self.distances(teacher, student)).sum(-1).mean(0).sum()
+
+
+def _embedding(channels: int, dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(channels, dim), nn.BatchNorm1d(dim))
+
+
+def _pool(features: Tensor) -> Tensor:
+    return features.mean(dim=(2, 3, 4))
+
+
+def normalise_maps(maps: Tensor) -> Tensor:
+    """Per-sample min-max normalisation to [0, 1] over all positions; a flat map becomes zeros."""
+    flat = maps.float().flatten(1)
+    low, high = flat.min(dim=1, keepdim=True).values, flat.max(dim=1, keepdim=True).values
+    return ((flat - low) / (high - low).clamp_min(1e-6)).view_as(maps)
+
+
+def warp_to(maps: Tensor, size: tuple[int, int, int], theta: Tensor | None = None) -> Tensor:
+    """Resample (B, T, H, W) maps to `size`; with `theta` (B, 2, 3), an affine map from the target's
+    normalised image coordinates to the source's (RGB→IR registration), applied to every frame."""
+    maps = maps.float()[:, None]
+    if theta is None:
+        return F.interpolate(maps, size=size, mode="trilinear", align_corners=False)[:, 0]
+    batch = maps.shape[0]
+    affine = torch.zeros(batch, 3, 4, dtype=maps.dtype, device=maps.device)
+    affine[:, :2, :2] = theta[:, :, :2].to(maps)
+    affine[:, :2, 3] = theta[:, :, 2].to(maps)
+    affine[:, 2, 2] = 1.0
+    grid = F.affine_grid(affine, [batch, 1, *size], align_corners=False)
+    return F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[:, 0]
+
+
+def activation_region_loss(teacher_maps: Tensor, student_maps: Tensor, rho: float) -> Tensor:
+    """Mean squared difference of normalised maps on the union of both maps' top-ρ positions."""
+    teacher, student = normalise_maps(teacher_maps).flatten(1), normalise_maps(student_maps).flatten(1)
+    positions = teacher.shape[1]
+    k = min(positions, max(1, math.ceil(rho * positions)))
+    region = torch.zeros_like(teacher, dtype=torch.bool)
+    region.scatter_(1, teacher.topk(k, dim=1).indices, True)
+    region.scatter_(1, student.detach().topk(k, dim=1).indices, True)
+    squared = (teacher - student).pow(2) * region
+    return (squared.sum(1) / region.sum(1)).mean()
+
+
+def grad_cam(logits: Tensor, features: dict[str, Tensor], stages: tuple[str, ...], classes: Tensor) -> Tensor:
+    """Grad-CAM maps of `classes` at several stages, each resampled to the last stage's size and averaged.
+
+    Channel weights are detached (standard practice), so a student's maps stay differentiable through its
+    features without second-order gradients.
+    """
+    score = logits.gather(1, classes[:, None]).sum()
+    grads = torch.autograd.grad(score, [features[s] for s in stages], retain_graph=True)
+    size = tuple(features[stages[-1]].shape[2:])
+    maps = []
+    for stage, grad in zip(stages, grads, strict=True):
+        weights = grad.float().mean(dim=(2, 3, 4), keepdim=True).detach()
+        cam = F.relu((weights * features[stage].float()).sum(1))
+        maps.append(normalise_maps(warp_to(cam, size)))
+    return torch.stack(maps).mean(0)
+
+
+def correctness_aware_kd(
+    student_logits: Tensor, teacher_logits: Tensor, labels: Tensor, config: KdConfig
+) -> Tensor:
+    """Hinton KD where the teacher is right; its wrong answers are masked out or shifted to the label."""
+    teacher_probs = torch.softmax(teacher_logits.float() / config.tau, dim=1)
+    predicted = teacher_logits.argmax(dim=1)
+    wrong = predicted != labels
+    if config.mode == "shift":
+        teacher_probs = _swap_classes(teacher_probs, labels, predicted, wrong)
+    per_sample = kd_divergence(student_logits, teacher_probs, config.tau)
+    if config.mode == "mask":
+        per_sample = per_sample * (~wrong)
+    return per_sample.mean()
+
+
+def _swap_classes(probs: Tensor, labels: Tensor, predicted: Tensor, rows: Tensor) -> Tensor:
+    """Exchange the probabilities of the true and the predicted class on the given rows."""
+    probs = probs.clone()
+    index = torch.arange(len(probs), device=probs.device)[rows]
+    at_label, at_pred = probs[index, labels[rows]], probs[index, predicted[rows]]
+    probs[index, labels[rows]], probs[index, predicted[rows]] = at_pred, at_label
+    return probs
+
+
+class ARCTIC(Distiller):
+    """L = CE + λ_arm·L_ARM + λ_arc·L_ARC + λ_kd·L_KD; any of the three parts is off at weight 0."""
+
+    def __init__(
+        self, student: nn.Module, teacher: nn.Module, config: DistillConfig, label_smoothing: float = 0.0
+    ):
+        super().__init__(student, teacher, label_smoothing=label_smoothing)
+        self.config = config
+        self.arm = (
+            AttentionRelationMatching(teacher.stage_channels, student.stage_channels, config.arm)
+            if config.arm.weight > 0
+            else None
+        )
+
+    def forward_train(self, batch: dict) -> tuple[Tensor, dict[str, Tensor]]:
+        labels = batch["label"]
+        use_gradcam = self.config.arc.weight > 0 and self.config.arc.maps == "gradcam"
+        t_logits, t_features, t_maps = self._teacher(batch[self.teacher_modality], labels, use_gradcam)
+        s_logits, s_features = self.student.forward_features(batch[self.student_modality])
+        losses = {"ce": self.cross_entropy(s_logits, labels)}
+        if self.arm is not None:
+            losses["arm"] = self.config.arm.weight * self.arm(t_features, s_features)
+        if self.config.arc.weight > 0:
+            classes = t_logits.argmax(1) if use_gradcam else labels
+            s_maps = self._student_maps(s_logits, s_features, classes, use_gradcam)
+            t_maps = warp_to(t_maps, tuple(s_maps.shape[1:]), batch.get("ir_from_rgb"))
+            losses["arc"] = self.config.arc.weight * activation_region_loss(
+                t_maps, s_maps, self.config.arc.rho
+            )
+        if self.config.kd.weight > 0:
+            losses["kd"] = self.config.kd.weight * correctness_aware_kd(
+                s_logits, t_logits, labels, self.config.kd
+            )
+        return s_logits, losses
+
+    def _teacher(
+        self, x: Tensor, labels: Tensor, use_gradcam: bool
+    ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        """Teacher logits, features and activation maps; with Grad-CAM the frozen teacher needs a backward."""
+        if not use_gradcam:
+            logits, features = self.teacher_forward(x)
+            return logits, features, _class_maps(self.teacher, features["layer4"], labels)
+        with torch.enable_grad():
+            logits, features = self.teacher.forward_features(x.detach().requires_grad_(True))
+            maps = grad_cam(logits, features, self.config.arc.gradcam_stages, logits.argmax(1))
+        return logits.detach(), {k: v.detach() for k, v in features.items()}, maps.detach()
+
+    def _student_maps(self, logits: Tensor, features: dict[str, Tensor], classes: Tensor, use_gradcam: bool):
+        if use_gradcam:
+            return grad_cam(logits, features, self.config.arc.gradcam_stages, classes)
+        return _class_maps(self.student, features["layer4"], classes)
+
+
+def _class_maps(model: nn.Module, last_stage: Tensor, classes: Tensor) -> Tensor:
+    """The class activation map of one class per sample: (B, T, H, W)."""
+    cams = model.class_activation_map(last_stage)
+    return cams[torch.arange(len(classes), device=cams.device), classes]

@@ -1,0 +1,80 @@
+"""The distiller base: a trainable student, an optional frozen teacher, and a dict of named losses.
+
+Shaped after mdistiller: `forward_train(batch)` returns the student's logits and {loss name: scalar};
+the trainer sums the losses and never needs to know which method it runs. Plain supervised training
+is the same shape (`Vanilla`), so one training loop serves teachers, baselines and distillation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class Distiller(nn.Module):
+    """Base of every method. The teacher is frozen: eval mode (BatchNorm included) and no gradients."""
+
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module | None = None,
+        student_modality: str = "ir",
+        teacher_modality: str = "rgb",
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.student = student
+        self.teacher = teacher
+        self.student_modality = student_modality
+        self.teacher_modality = teacher_modality
+        self.label_smoothing = label_smoothing
+        if teacher is not None:
+            teacher.eval()
+            teacher.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> Distiller:
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """The student's and the method's own modules' parameters; never the teacher's."""
+        return (p for p in self.parameters() if p.requires_grad)
+
+    def extra_modules(self) -> nn.ModuleDict:
+        """Modules the method trains besides the student (saved with it, dropped at deployment)."""
+        return nn.ModuleDict({n: m for n, m in self.named_children() if n not in ("student", "teacher")})
+
+    def teacher_forward(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        with torch.no_grad():
+            return self.teacher.forward_features(x)
+
+    def cross_entropy(self, logits: Tensor, labels: Tensor) -> Tensor:
+        return F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
+
+    def forward_train(self, batch: dict) -> tuple[Tensor, dict[str, Tensor]]:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Inference: the student alone."""
+        return self.student(x)
+
+
+class Vanilla(Distiller):
+    """Cross-entropy on one modality: the RGB teacher, or the IR-only baseline."""
+
+    def forward_train(self, batch: dict) -> tuple[Tensor, dict[str, Tensor]]:
+        logits = self.student(batch[self.student_modality])
+        return logits, {"ce": self.cross_entropy(logits, batch["label"])}
+
+
+def kd_divergence(student_logits: Tensor, teacher_probs: Tensor, tau: float) -> Tensor:
+    """Per-sample KL(teacher ‖ student) at temperature τ, scaled by τ² (Hinton), in fp32."""
+    log_student = F.log_softmax(student_logits.float() / tau, dim=1)
+    teacher_probs = teacher_probs.float()
+    log_teacher = torch.log(teacher_probs.clamp_min(1e-12))
+    return (teacher_probs * (log_teacher - log_student)).sum(dim=1) * tau**2

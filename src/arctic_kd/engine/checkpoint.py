@@ -1,0 +1,73 @@
+"""Checkpoints: written atomically, read with `weights_only=True`, self-describing.
+
+A checkpoint holds everything needed to use the model without the run's config file: the architecture,
+the class names and the config it was trained with, so `arctic eval` or `predict` need only the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from arctic_kd.errors import DataError
+from arctic_kd.models import video_resnet
+
+FORMAT = "arctic-kd/1"
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write beside the target and rename, so a crash mid-write never leaves a truncated checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    torch.save({"format": FORMAT, **payload}, partial)
+    os.replace(partial, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "checkpoint not found")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for truncated or foreign files
+        raise DataError(path, f"not a readable checkpoint ({type(error).__name__}: {error})") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise DataError(path, f"not an arctic-kd checkpoint (expected format {FORMAT!r})")
+    return checkpoint
+
+
+def model_spec(
+    arch: str, depth: int, width: float, dropout: float, in_channels: int, num_classes: int
+) -> dict:
+    return {
+        "arch": arch,
+        "depth": depth,
+        "width": width,
+        "dropout": dropout,
+        "in_channels": in_channels,
+        "num_classes": num_classes,
+    }
+
+
+def build_model(spec: dict[str, Any]) -> nn.Module:
+    return video_resnet(
+        spec["arch"],
+        spec["depth"],
+        num_classes=spec["num_classes"],
+        in_channels=spec["in_channels"],
+        width=spec["width"],
+        dropout=spec["dropout"],
+    )
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any]) -> nn.Module:
+    """The trained network of a checkpoint, in eval mode."""
+    model = build_model(checkpoint["model"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.eval()

@@ -1,0 +1,118 @@
+"""The three stages a user runs: train one modality, distill RGB→IR, evaluate a checkpoint.
+
+Each stage reads a `Config`, builds data, models and the method, and calls the one training loop.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from arctic_kd.config import Config, ModelConfig
+from arctic_kd.data.loaders import make_loaders
+from arctic_kd.distill import build_distiller
+from arctic_kd.distill.base import Vanilla
+from arctic_kd.engine.checkpoint import build_model, load_checkpoint, model_from_checkpoint, model_spec
+from arctic_kd.engine.evaluate import evaluate
+from arctic_kd.engine.train import fit
+from arctic_kd.errors import ArcticError
+
+CHANNELS = {"rgb": 3, "ir": 1}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True)
+
+
+def _spec(model: ModelConfig, modality: str, num_classes: int) -> dict:
+    return model_spec(model.arch, model.depth, model.width, model.dropout, CHANNELS[modality], num_classes)
+
+
+def run_train(config: Config, modality: str, run_dir: Path, progress: bool = True) -> dict:
+    """Cross-entropy on one modality: `rgb` trains the teacher (config.teacher), `ir` the IR-only baseline."""
+    seed_everything(config.seed, config.deterministic)
+    train, test, class_names = make_loaders(config.data, (modality,), config.seed)
+    model_config = config.teacher if modality == "rgb" else config.student
+    spec = _spec(model_config, modality, len(class_names))
+    distiller = Vanilla(
+        build_model(spec), student_modality=modality, label_smoothing=config.optim.label_smoothing
+    )
+    extra = {
+        "model": spec,
+        "modality": modality,
+        "class_names": class_names,
+        "config": config.to_dict(),
+        "method": "ce",
+    }
+    return _fit(distiller, train, test, config, run_dir, extra, len(class_names), progress)
+
+
+def run_distill(config: Config, run_dir: Path, progress: bool = True) -> dict:
+    """Distil the frozen RGB teacher checkpoint `config.distill.teacher` into an IR student."""
+    seed_everything(config.seed, config.deterministic)
+    teacher_checkpoint = load_checkpoint(config.distill.teacher)
+    train, test, class_names = make_loaders(config.data, ("rgb", "ir"), config.seed)
+    if teacher_checkpoint["class_names"] != class_names:
+        raise ArcticError(
+            f"{config.distill.teacher}: the teacher was trained on other classes than "
+            f"{config.data.root} has ({len(teacher_checkpoint['class_names'])} vs {len(class_names)})"
+        )
+    spec = _spec(config.student, "ir", len(class_names))
+    distiller = build_distiller(
+        config.distill,
+        build_model(spec),
+        model_from_checkpoint(teacher_checkpoint),
+        label_smoothing=config.optim.label_smoothing,
+    )
+    extra = {
+        "model": spec,
+        "modality": "ir",
+        "class_names": class_names,
+        "config": config.to_dict(),
+        "method": config.distill.method,
+    }
+    return _fit(distiller, train, test, config, run_dir, extra, len(class_names), progress)
+
+
+def _fit(distiller, train, test, config: Config, run_dir: Path, extra, num_classes, progress) -> dict:
+    result = fit(
+        distiller,
+        train,
+        test,
+        config.optim,
+        run_dir,
+        extra,
+        num_classes,
+        resolve_device(config.device),
+        progress,
+    )
+    skipped = train.report.samples | test.report.samples
+    result["skipped"] = {k: f"{v.path}: {v.problem}" for k, v in skipped.items()}
+    return result
+
+
+def run_eval(checkpoint_path: str | Path, config: Config, progress: bool = True) -> dict:
+    """Test-split accuracy of a checkpoint on the dataset and protocol of `config.data`."""
+    checkpoint = load_checkpoint(checkpoint_path)
+    modality = checkpoint["modality"]
+    _, test, class_names = make_loaders(config.data, (modality,), config.seed)
+    if class_names != checkpoint["class_names"]:
+        raise ArcticError(f"{checkpoint_path}: trained on other classes than {config.data.root} has")
+    device = resolve_device(config.device)
+    model = model_from_checkpoint(checkpoint).to(device)
+    metrics = evaluate(model, test, modality, len(class_names), device, progress)
+    metrics["skipped"] = len(test.report)
+    return metrics
