@@ -87,7 +87,10 @@ def test_skeleton_pixels_land_on_the_figure(tmp_path, action):
         skeleton = read_skeleton(sample_paths(root, render.name)["skeleton"]).to_array(max_bodies=1)[:, 0]
         hits = {"depth": [], "color": []}
         for t in range(len(skeleton)):
-            for key, columns, masks in (("depth", [3, 4], render.ir_masks), ("color", [5, 6], render.rgb_masks)):
+            for key, columns, masks in (
+                ("depth", [3, 4], render.ir_masks),
+                ("color", [5, 6], render.rgb_masks),
+            ):
                 x, y = np.round(skeleton[t, :, columns].T).astype(int).T
                 inside = (x >= 0) & (y >= 0) & (x < masks[t].shape[1]) & (y < masks[t].shape[0])
                 hits[key].append(masks[t][y[inside], x[inside]])
