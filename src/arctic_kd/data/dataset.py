@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from arctic_kd.data.cache import DecodedVideo, FrameCache
 from arctic_kd.data.sampling import frame_indices, segment_times
 from arctic_kd.data.transforms import MODALITY_STATS, apply_crop, centre_crop, sample_crop, to_tensor
 from arctic_kd.data.video import VideoReader
@@ -82,6 +83,7 @@ class PairedClipDataset(Dataset):
         seed: int = 0,
         decode_threads: int = 1,
         normalization: Mapping[str, tuple[Sequence[float], Sequence[float]]] = MODALITY_STATS,
+        frame_cache: FrameCache | None = None,
     ) -> None:
         if (
             not modalities
@@ -100,6 +102,7 @@ class PairedClipDataset(Dataset):
         self.seed = seed
         self.decode_threads = decode_threads
         self.normalization = normalization
+        self.frame_cache = frame_cache
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -117,10 +120,7 @@ class PairedClipDataset(Dataset):
         box = sample_crop(rng, self.crop_scale) if rng is not None else centre_crop(self.test_crop)
         clip: dict = {}
         with ExitStack() as stack:
-            readers = {
-                m: stack.enter_context(VideoReader(sample.path(m), self.decode_threads))
-                for m in self.modalities
-            }
+            readers = {m: stack.enter_context(self._open(sample.path(m), m == "ir")) for m in self.modalities}
             if len(readers) == 2:
                 _check_durations(readers["rgb"], readers["ir"], self.max_duration_mismatch)
             span = _relative_span(sample, readers, stack)
@@ -131,6 +131,11 @@ class PairedClipDataset(Dataset):
                 cropped = apply_crop(frames, box, self.sizes[modality])
                 clip[modality] = to_tensor(cropped, *self.normalization[modality])
         return {**clip, "label": sample.label, "sample_id": sample.sample_id}
+
+    def _open(self, path: Path, gray: bool) -> VideoReader | DecodedVideo:
+        if self.frame_cache is not None:
+            return self.frame_cache.open(path, gray)
+        return VideoReader(path, self.decode_threads)
 
     def _rng(self) -> np.random.Generator | None:
         """None at test time (deterministic clips); in training, drawn from torch's per-worker generator."""

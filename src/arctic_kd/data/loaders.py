@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from arctic_kd.config import DataConfig
+from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.dataset import ClipLoader, PairedClipDataset, PairedSample
 from arctic_kd.data.ntu import NtuSample, index_ntu
 from arctic_kd.data.protocols import split
@@ -42,22 +43,38 @@ def protocol_samples(config: DataConfig, modalities: Sequence[str]) -> SplitSamp
 
 
 def make_loaders(
-    config: DataConfig, modalities: Sequence[str], seed: int, test_batch_size: int | None = None
+    config: DataConfig,
+    modalities: Sequence[str],
+    seed: int,
+    frame_cache: FrameCache | None = None,
+    progress: bool = True,
 ) -> tuple[ClipLoader, ClipLoader, list[str]]:
-    """Shuffled, augmented training clips and deterministic test clips of the configured protocol."""
+    """Shuffled, augmented training clips and deterministic test clips of the configured protocol.
+
+    With `config.cache` every video is decoded once, in `config.workers` processes, into `frame_cache`
+    (pass the same cache to several stages to decode only once); clips are then cut in the main process.
+    """
     samples = protocol_samples(config, modalities)
+    workers = config.workers
+    if config.cache:
+        side = config.cache_side or round(1.25 * max(config.rgb_size, config.ir_size))
+        frame_cache = frame_cache or FrameCache(side)
+        videos = [(s.path(m), m == "ir") for s in samples.train + samples.test for m in modalities]
+        frame_cache.preload(videos, workers, progress)
+        workers = 0
     common = {
         "num_frames": config.num_frames,
         "modalities": tuple(modalities),
         "rgb_size": (config.rgb_size,) * 2,
         "ir_size": (config.ir_size,) * 2,
+        "frame_cache": frame_cache if config.cache else None,
     }
     train_set = PairedClipDataset(
         samples.train, train=True, crop_scale=config.crop_scale, seed=seed, **common
     )
     test_set = PairedClipDataset(samples.test, train=False, **common)
-    loader = {"num_workers": config.workers, "skip_bad": config.skip_bad}
+    loader = {"num_workers": workers, "skip_bad": config.skip_bad}
     drop_last = len(train_set) >= config.batch_size  # a batch of one would break BatchNorm
     train = ClipLoader(train_set, config.batch_size, shuffle=True, drop_last=drop_last, seed=seed, **loader)
-    test = ClipLoader(test_set, test_batch_size or config.batch_size, **loader)
+    test = ClipLoader(test_set, config.batch_size, **loader)
     return train, test, samples.class_names

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from arctic_kd.config import Config, ModelConfig
+from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.loaders import make_loaders
 from arctic_kd.distill import build_distiller
 from arctic_kd.distill.base import Vanilla
@@ -41,10 +42,12 @@ def _spec(model: ModelConfig, modality: str, num_classes: int) -> dict:
     return model_spec(model.arch, model.depth, model.width, model.dropout, CHANNELS[modality], num_classes)
 
 
-def run_train(config: Config, modality: str, run_dir: Path, progress: bool = True) -> dict:
+def run_train(
+    config: Config, modality: str, run_dir: Path, frame_cache: FrameCache | None = None, progress: bool = True
+) -> dict:
     """Cross-entropy on one modality: `rgb` trains the teacher (config.teacher), `ir` the IR-only baseline."""
     seed_everything(config.seed, config.deterministic)
-    train, test, class_names = make_loaders(config.data, (modality,), config.seed)
+    train, test, class_names = make_loaders(config.data, (modality,), config.seed, frame_cache, progress)
     model_config = config.teacher if modality == "rgb" else config.student
     spec = _spec(model_config, modality, len(class_names))
     distiller = Vanilla(
@@ -60,11 +63,13 @@ def run_train(config: Config, modality: str, run_dir: Path, progress: bool = Tru
     return _fit(distiller, train, test, config, run_dir, extra, len(class_names), progress)
 
 
-def run_distill(config: Config, run_dir: Path, progress: bool = True) -> dict:
+def run_distill(
+    config: Config, run_dir: Path, frame_cache: FrameCache | None = None, progress: bool = True
+) -> dict:
     """Distil the frozen RGB teacher checkpoint `config.distill.teacher` into an IR student."""
     seed_everything(config.seed, config.deterministic)
     teacher_checkpoint = load_checkpoint(config.distill.teacher)
-    train, test, class_names = make_loaders(config.data, ("rgb", "ir"), config.seed)
+    train, test, class_names = make_loaders(config.data, ("rgb", "ir"), config.seed, frame_cache, progress)
     if teacher_checkpoint["class_names"] != class_names:
         raise ArcticError(
             f"{config.distill.teacher}: the teacher was trained on other classes than "
@@ -108,7 +113,7 @@ def run_eval(checkpoint_path: str | Path, config: Config, progress: bool = True)
     """Test-split accuracy of a checkpoint on the dataset and protocol of `config.data`."""
     checkpoint = load_checkpoint(checkpoint_path)
     modality = checkpoint["modality"]
-    _, test, class_names = make_loaders(config.data, (modality,), config.seed)
+    _, test, class_names = make_loaders(config.data, (modality,), config.seed, progress=progress)
     if class_names != checkpoint["class_names"]:
         raise ArcticError(f"{checkpoint_path}: trained on other classes than {config.data.root} has")
     device = resolve_device(config.device)

@@ -1,0 +1,109 @@
+"""Decode each video once and keep it in memory, shrunk: the small-dataset shortcut past the decoder.
+
+On a laptop CPU, decoding dominates training a small 3-D CNN; a few hundred short synthetic videos fit
+in memory once shrunk to about the clip size, after which an epoch costs only crops and resizes. The
+cache is filled in parallel up front (`preload`) and read by a `PairedClipDataset` through `open`,
+which returns the same interface as a `VideoReader`. (For real datasets, see `arctic prepare`'s store.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from arctic_kd.data.video import VideoReader
+from arctic_kd.errors import DataError
+
+
+class DecodedVideo:
+    """A whole video in memory, answering like a `VideoReader` (frames shrunk to the cache's side)."""
+
+    def __init__(self, path: Path, frames: np.ndarray, fps: float) -> None:
+        self.path = path
+        self.frames = frames
+        self.fps = fps
+        self.num_frames = len(frames)
+        self.height, self.width = frames.shape[1:3]
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps
+
+    def read(self, indices, gray: bool = False) -> np.ndarray:
+        return self.frames[np.asarray(indices)]
+
+    def __enter__(self) -> DecodedVideo:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+
+def decode_shrunk(path: Path, gray: bool, short_side: int) -> DecodedVideo:
+    """Every frame of `path`, resized so that its short side is `short_side` (never enlarged)."""
+    with VideoReader(path) as video:
+        frames = video.read(range(video.num_frames), gray=gray)
+        fps = video.fps
+    height, width = frames.shape[1:3]
+    scale = short_side / min(height, width)
+    if scale < 1:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+        frames = frames.reshape(len(frames), size[1], size[0], -1)
+    return DecodedVideo(path, np.ascontiguousarray(frames), fps)
+
+
+class FrameCache:
+    """Shrunk, fully decoded videos by (path, grey?). Bad files are not cached: opening them raises again."""
+
+    def __init__(self, short_side: int) -> None:
+        self.short_side = short_side
+        self._videos: dict[tuple[Path, bool], DecodedVideo] = {}
+
+    def __len__(self) -> int:
+        return len(self._videos)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(v.frames.nbytes for v in self._videos.values())
+
+    def open(self, path: Path, gray: bool) -> DecodedVideo:
+        key = (Path(path), gray)
+        if key not in self._videos:
+            self._videos[key] = decode_shrunk(key[0], gray, self.short_side)
+        return self._videos[key]
+
+    def preload(self, videos: Iterable[tuple[Path, bool]], workers: int = 0, progress: bool = True) -> None:
+        """Decode (path, grey?) videos in `workers` processes; failures are left for `open` to report."""
+        todo = [(Path(p), g) for p, g in dict.fromkeys(videos) if (Path(p), g) not in self._videos]
+        jobs = _DecodeJobs(todo, self.short_side)
+        loader = DataLoader(jobs, batch_size=None, num_workers=workers, collate_fn=_identity)
+        for key, video in tqdm(
+            zip(todo, loader, strict=True), total=len(todo), desc="decode", unit="video", disable=not progress
+        ):
+            if video is not None:
+                self._videos[key] = video
+
+
+class _DecodeJobs(Dataset):
+    def __init__(self, videos: list[tuple[Path, bool]], short_side: int) -> None:
+        self.videos = videos
+        self.short_side = short_side
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, index: int) -> DecodedVideo | None:
+        try:
+            return decode_shrunk(*self.videos[index], self.short_side)
+        except DataError:
+            return None
+
+
+def _identity(item):
+    return item
