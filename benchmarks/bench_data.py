@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from arctic_kd.data.check import paired_samples
 from arctic_kd.data.dataset import ClipLoader, PairedClipDataset
+from arctic_kd.data.loaders import paired_samples
 from arctic_kd.data.ntu import index_ntu
 from arctic_kd.data.protocols import split
 from arctic_kd.data.synth import SynthConfig, generate

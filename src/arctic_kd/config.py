@@ -31,13 +31,15 @@ class DataConfig:
     rgb_size: int = 112  # square clip side, pixels
     ir_size: int = 112
     crop_scale: tuple[float, float] = (0.6, 1.0)
+    person_crop: bool = True  # crop each stream to the performer's square, from the skeleton files
+    person_margin: float = 0.15  # extra room around the joints, as a fraction of the box side
     batch_size: int = 16
     workers: int = 2
     skip_bad: bool = False
     cache: bool = (
         False  # keep decoded videos in memory (small datasets: every epoch after the first is cheap)
     )
-    cache_side: int = 0  # short side of cached frames; 0 = 1.25 × the clip side
+    cache_side: int = 128  # short side of the cached frames (whole frames: person crops are cut later)
 
 
 @dataclass
@@ -136,13 +138,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             raise ConfigError(f"{path}: not valid YAML: {error}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a config is a mapping of sections, found {type(data).__name__}")
-    for item in overrides:
-        _apply_override(data, item)
-    return from_dict(Config, data, source)
+    return from_dict(Config, apply_overrides(data, overrides), source)
 
 
 def config_from_dict(data: dict[str, Any], source: str = "checkpoint") -> Config:
     return from_dict(Config, data, source)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """`key.sub=value` items applied to nested config dicts (in place; returned for chaining)."""
+    for item in overrides:
+        _apply_override(data, item)
+    return data
 
 
 def _apply_override(data: dict[str, Any], item: str) -> None:

@@ -14,21 +14,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from arctic_kd.data.video import VideoReader
 from arctic_kd.errors import DataError
+from arctic_kd.progress import progress_bar
 
 
 class DecodedVideo:
-    """A whole video in memory, answering like a `VideoReader` (frames shrunk to the cache's side)."""
+    """A whole video in memory, answering like a `VideoReader`: `width`/`height` are the file's, so pixel
+    positions (skeleton joints) still map to fractions of the frame; the frames themselves are shrunk."""
 
-    def __init__(self, path: Path, frames: np.ndarray, fps: float) -> None:
+    def __init__(self, path: Path, frames: np.ndarray, fps: float, width: int, height: int) -> None:
         self.path = path
         self.frames = frames
         self.fps = fps
         self.num_frames = len(frames)
-        self.height, self.width = frames.shape[1:3]
+        self.width, self.height = width, height
 
     @property
     def duration(self) -> float:
@@ -55,7 +56,7 @@ def decode_shrunk(path: Path, gray: bool, short_side: int) -> DecodedVideo:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
         frames = frames.reshape(len(frames), size[1], size[0], -1)
-    return DecodedVideo(path, np.ascontiguousarray(frames), fps)
+    return DecodedVideo(path, np.ascontiguousarray(frames), fps, width, height)
 
 
 class FrameCache:
@@ -83,8 +84,8 @@ class FrameCache:
         todo = [(Path(p), g) for p, g in dict.fromkeys(videos) if (Path(p), g) not in self._videos]
         jobs = _DecodeJobs(todo, self.short_side)
         loader = DataLoader(jobs, batch_size=None, num_workers=workers, collate_fn=_identity)
-        for key, video in tqdm(
-            zip(todo, loader, strict=True), total=len(todo), desc="decode", unit="video", disable=not progress
+        for key, video in progress_bar(
+            zip(todo, loader, strict=True), total=len(todo), desc="decode", unit="video", enabled=progress
         ):
             if video is not None:
                 self._videos[key] = video

@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
-from arctic_kd.data.dataset import BadSample, BadSampleReport, ClipLoader, PairedClipDataset, PairedSample
+from arctic_kd.data.dataset import BadSample, BadSampleReport, ClipLoader, PairedClipDataset
+from arctic_kd.data.loaders import paired_samples
 from arctic_kd.data.ntu import NtuSample, index_ntu
 from arctic_kd.data.protocols import PROTOCOLS, split
 from arctic_kd.data.skeleton import read_skeleton
 from arctic_kd.errors import DataError
+from arctic_kd.progress import progress_bar
 
 SHOWN_PROBLEMS = 10
 
@@ -100,10 +100,6 @@ def check_dataset(
     return report
 
 
-def paired_samples(samples: Sequence[NtuSample]) -> list[PairedSample]:
-    return [PairedSample(str(s.name), s.name.label, s.rgb, s.ir) for s in samples]
-
-
 def _parse_skeletons(samples: Sequence[NtuSample], report: DataCheck, skip_bad: bool) -> None:
     for sample in samples:
         if sample.skeleton is None:
@@ -126,7 +122,7 @@ def _decode_clips(
     loader = ClipLoader(dataset, batch_size, num_workers=workers, skip_bad=skip_bad)
     loader.report = report.bad  # one list of bad samples for skeletons and clips
     start = time.perf_counter()
-    for batch in tqdm(loader, desc="clips", unit="batch", disable=not progress):
+    for batch in progress_bar(loader, desc="clips", unit="batch", enabled=progress):
         report.clips += len(batch["label"])
         report.clip_shapes = {m: tuple(batch[m].shape[1:]) for m in ("rgb", "ir")}
     report.seconds = time.perf_counter() - start

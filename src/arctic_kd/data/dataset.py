@@ -19,8 +19,17 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from arctic_kd.data.cache import DecodedVideo, FrameCache
+from arctic_kd.data.person import PixelBox, square_region
 from arctic_kd.data.sampling import frame_indices, segment_times
-from arctic_kd.data.transforms import MODALITY_STATS, apply_crop, centre_crop, sample_crop, to_tensor
+from arctic_kd.data.transforms import (
+    MODALITY_STATS,
+    CropBox,
+    apply_crop,
+    centre_crop,
+    sample_crop,
+    to_tensor,
+    within,
+)
 from arctic_kd.data.video import VideoReader
 from arctic_kd.errors import DataError
 
@@ -41,6 +50,7 @@ class PairedSample:
     ir: Path | None
     start: int = 0
     end: int | None = None
+    person: Mapping[str, PixelBox] | None = None  # per modality, the performer's box in that stream's pixels
 
     def path(self, modality: str) -> Path:
         path = self.rgb if modality == "rgb" else self.ir
@@ -84,6 +94,7 @@ class PairedClipDataset(Dataset):
         decode_threads: int = 1,
         normalization: Mapping[str, tuple[Sequence[float], Sequence[float]]] = MODALITY_STATS,
         frame_cache: FrameCache | None = None,
+        person_margin: float | None = 0.15,
     ) -> None:
         if (
             not modalities
@@ -103,6 +114,7 @@ class PairedClipDataset(Dataset):
         self.decode_threads = decode_threads
         self.normalization = normalization
         self.frame_cache = frame_cache
+        self.person_margin = person_margin  # None: whole frames even where person boxes are known
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -128,9 +140,18 @@ class PairedClipDataset(Dataset):
                 start, end = _frame_range(span, reader.num_frames)
                 indices = frame_indices(times, reader.num_frames, start, end)
                 frames = reader.read(indices, gray=modality == "ir")
-                cropped = apply_crop(frames, box, self.sizes[modality])
+                cropped = apply_crop(
+                    frames, self._region(sample, modality, reader, box), self.sizes[modality]
+                )
                 clip[modality] = to_tensor(cropped, *self.normalization[modality])
         return {**clip, "label": sample.label, "sample_id": sample.sample_id}
+
+    def _region(self, sample: PairedSample, modality: str, reader, box: CropBox) -> CropBox:
+        """The crop decision, taken inside the performer's square when the sample has person boxes."""
+        if sample.person is None or self.person_margin is None:
+            return box
+        person = square_region(sample.person[modality], reader.width, reader.height, self.person_margin)
+        return within(person, box)
 
     def _open(self, path: Path, gray: bool) -> VideoReader | DecodedVideo:
         if self.frame_cache is not None:

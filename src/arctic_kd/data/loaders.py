@@ -9,8 +9,10 @@ from arctic_kd.config import DataConfig
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.dataset import ClipLoader, PairedClipDataset, PairedSample
 from arctic_kd.data.ntu import NtuSample, index_ntu
+from arctic_kd.data.person import person_boxes
 from arctic_kd.data.protocols import split
 from arctic_kd.errors import DataError
+from arctic_kd.progress import progress_bar
 
 
 @dataclass
@@ -20,11 +22,22 @@ class SplitSamples:
     class_names: list[str]
 
 
-def paired_samples(samples: Sequence[NtuSample]) -> list[PairedSample]:
-    return [PairedSample(str(s.name), s.name.label, s.rgb, s.ir) for s in samples]
+def paired_samples(
+    samples: Sequence[NtuSample], person_crop: bool = False, progress: bool = False
+) -> list[PairedSample]:
+    """Dataset entries for NTU samples; with `person_crop`, person boxes from each sample's skeleton file.
+
+    A sample without a skeleton file, or whose file tracks nobody, is used whole; a malformed skeleton
+    file is an error naming it (the user asked for person crops).
+    """
+    entries = []
+    for s in progress_bar(samples, desc="person boxes", unit="skeleton", enabled=progress and person_crop):
+        person = person_boxes(s.skeleton) if person_crop and s.skeleton is not None else None
+        entries.append(PairedSample(str(s.name), s.name.label, s.rgb, s.ir, person=person))
+    return entries
 
 
-def protocol_samples(config: DataConfig, modalities: Sequence[str]) -> SplitSamples:
+def protocol_samples(config: DataConfig, modalities: Sequence[str], progress: bool = False) -> SplitSamples:
     """The protocol's train and test samples among those that have every needed modality."""
     index = index_ntu(config.root)
     by_name = {s.name: s for s in index.complete(tuple(modalities))}
@@ -35,11 +48,11 @@ def protocol_samples(config: DataConfig, modalities: Sequence[str]) -> SplitSamp
             f"protocol {config.protocol} leaves {len(train)} training and {len(test)} "
             f"test samples with {' and '.join(modalities)} videos",
         )
-    return SplitSamples(
-        paired_samples([by_name[n] for n in train]),
-        paired_samples([by_name[n] for n in test]),
-        index.class_names,
-    )
+
+    def entries(names):
+        return paired_samples([by_name[n] for n in names], config.person_crop, progress)
+
+    return SplitSamples(entries(train), entries(test), index.class_names)
 
 
 def make_loaders(
@@ -54,11 +67,10 @@ def make_loaders(
     With `config.cache` every video is decoded once, in `config.workers` processes, into `frame_cache`
     (pass the same cache to several stages to decode only once); clips are then cut in the main process.
     """
-    samples = protocol_samples(config, modalities)
+    samples = protocol_samples(config, modalities, progress)
     workers = config.workers
     if config.cache:
-        side = config.cache_side or round(1.25 * max(config.rgb_size, config.ir_size))
-        frame_cache = frame_cache or FrameCache(side)
+        frame_cache = frame_cache or FrameCache(config.cache_side)
         videos = [(s.path(m), m == "ir") for s in samples.train + samples.test for m in modalities]
         frame_cache.preload(videos, workers, progress)
         workers = 0
@@ -68,6 +80,7 @@ def make_loaders(
         "rgb_size": (config.rgb_size,) * 2,
         "ir_size": (config.ir_size,) * 2,
         "frame_cache": frame_cache if config.cache else None,
+        "person_margin": config.person_margin,
     }
     train_set = PairedClipDataset(
         samples.train, train=True, crop_scale=config.crop_scale, seed=seed, **common

@@ -66,6 +66,18 @@ def sample_crop(
     return CropBox(x0, y0, x0 + width, y0 + height, flip=flip and bool(rng.random() < 0.5))
 
 
+def within(outer: CropBox, inner: CropBox) -> CropBox:
+    """`inner` (relative to `outer`) in the coordinates `outer` is given in: a crop of a crop."""
+    width, height = outer.x1 - outer.x0, outer.y1 - outer.y0
+    return CropBox(
+        outer.x0 + inner.x0 * width,
+        outer.y0 + inner.y0 * height,
+        outer.x0 + inner.x1 * width,
+        outer.y0 + inner.y1 * height,
+        flip=inner.flip != outer.flip,
+    )
+
+
 def apply_crop(frames: np.ndarray, box: CropBox, out_size: tuple[int, int]) -> np.ndarray:
     """Crop uint8 (T, H, W, C) frames to `box`, flip if asked, and resize to `out_size` (height, width)."""
     _, height, width, channels = frames.shape

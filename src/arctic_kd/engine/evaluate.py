@@ -6,7 +6,8 @@ from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
+
+from arctic_kd.progress import progress_bar
 
 
 def accuracy_report(confusion: Tensor, top5_hits: int) -> dict:
@@ -38,7 +39,7 @@ def evaluate(
     model.eval()
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
     top5_hits = 0
-    for batch in tqdm(batches, desc="eval", unit="batch", leave=False, disable=not progress):
+    for batch in progress_bar(batches, desc="eval", unit="batch", leave=False, enabled=progress):
         logits = model(batch[modality].to(device, non_blocking=True)).float().cpu()
         labels = batch["label"]
         confusion += torch.bincount(labels * num_classes + logits.argmax(1), minlength=num_classes**2).view(

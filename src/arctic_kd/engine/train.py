@@ -15,12 +15,12 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from arctic_kd.config import OptimConfig
 from arctic_kd.distill.base import Distiller
 from arctic_kd.engine.checkpoint import save_checkpoint
 from arctic_kd.engine.evaluate import evaluate
+from arctic_kd.progress import progress_bar, say
 
 
 def build_optimizer(parameters: Iterable[nn.Parameter], config: OptimConfig) -> torch.optim.Optimizer:
@@ -97,7 +97,7 @@ def fit(
             save_checkpoint(run_dir / "best.pt", payload)
         final = {**metrics, "epoch": epoch}
         if progress:
-            tqdm.write(
+            say(
                 f"epoch {epoch}/{config.epochs}: loss {losses['total']:.3f}  "
                 f"test top-1 {metrics['top1']:.1f}  top-5 {metrics['top5']:.1f}"
             )
@@ -110,7 +110,7 @@ def _train_epoch(
     distiller.train()
     sums: dict[str, float] = defaultdict(float)
     count = 0
-    bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False, disable=not progress)
+    bar = progress_bar(batches, desc=f"epoch {epoch}", unit="batch", leave=False, enabled=progress)
     for batch in bar:
         batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
         _, losses = distiller.forward_train(batch)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from arctic_kd.data.ntu import SampleName
 from arctic_kd.data.skeleton import Body, Skeleton, write_skeleton
@@ -27,6 +26,7 @@ from arctic_kd.data.synth import render
 from arctic_kd.data.synth.actions import ACTIONS, DEFAULT_NUM_CLASSES, action_pose
 from arctic_kd.data.synth.camera import Camera, kinect_pair
 from arctic_kd.data.video import write_video
+from arctic_kd.progress import progress_bar
 
 CAMERA_AZIMUTHS = {1: 0.0, 2: 45.0, 3: -45.0}  # like NTU's three sensors at 0° and ±45°
 META_FILE = "synth.json"
@@ -57,6 +57,7 @@ class SynthConfig:
     rgb_size: tuple[int, int] = _knob((256, 144), "RGB width×height (Kinect colour is 16:9, 1920×1080)")
     ir_size: tuple[int, int] = _knob((128, 106), "IR width×height (Kinect IR is 512×424)")
     rgb_noise: float = _knob(3.0, "RGB sensor noise σ, grey levels")
+    rgb_clutter: float = _knob(0.3, "contrast of furniture and texture in the RGB room, 0 (bare) … 1")
     ir_noise: float = _knob(6.0, "IR sensor noise σ, grey levels")
     ir_blur: float = _knob(0.7, "IR optics blur σ, in pixels of a 128-pixel-wide frame")
     ir_object_contrast: float = _knob(
@@ -152,7 +153,7 @@ def make_performer(config: SynthConfig, performer: int) -> Performer:
         girth=rng.uniform(0.85, 1.25),
     )
     skin = np.array([225, 185, 150]) * rng.uniform(0.45, 1.05)
-    shirt, pants, shoes = rng.uniform(20, 240, 3), rng.uniform(20, 200, 3), rng.uniform(10, 120, 3)
+    shirt, pants, shoes = rng.uniform(60, 255, 3), rng.uniform(50, 230, 3), rng.uniform(20, 140, 3)
     sleeve = shirt if rng.random() < 0.5 else skin
     palette = {"skin": skin, "shirt": shirt, "sleeve": sleeve, "pants": pants, "shoes": shoes}
     palette = {k: tuple(float(c) for c in v) for k, v in palette.items()}
@@ -265,7 +266,7 @@ def make_skeleton(world: np.ndarray, rgb_cam: Camera, ir_cam: Camera, body_id: i
 def _backgrounds(config: SynthConfig, setup: int, camera: int) -> tuple[np.ndarray, np.ndarray]:
     """The room behind the figure, as each sensor of a setup sees it (cached: shared by many takes)."""
     rng = _rng(config, _BACKGROUND, setup, camera)
-    rgb = render.rgb_background(*config.rgb_size, rng)
+    rgb = render.rgb_background(*config.rgb_size, config.rgb_clutter, rng)
     return rgb, render.ir_background(*config.ir_size, make_setup(config, setup).ir_level, rng)
 
 
@@ -364,7 +365,7 @@ def generate(
     (root / CLASS_FILE).write_text("".join(f"A{i + 1:03d}\t{n}\n" for i, n in enumerate(config.class_names)))
     takes = config.takes()
     workers = workers or min(os.cpu_count() or 1, len(takes))
-    bar = tqdm(total=len(takes) * config.cameras, unit="sample", desc="synth", disable=not progress)
+    bar = progress_bar(total=len(takes) * config.cameras, unit="sample", desc="synth", enabled=progress)
     with bar:
         for done in _run(config, root, takes, workers):
             bar.update(done)

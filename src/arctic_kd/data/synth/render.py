@@ -71,30 +71,39 @@ def object_capsule(kind: str, joints: np.ndarray, scale: float) -> Capsule:
 
 
 def draw_capsules(
-    canvas: np.ndarray, camera: Camera, capsules: list[Capsule], frame: int, colour: dict[str, tuple]
+    canvas: np.ndarray,
+    camera: Camera,
+    capsules: list[Capsule],
+    frame: int,
+    colour: dict[str, tuple],
+    outline: float = 0.0,
 ) -> None:
-    """Paint one frame's capsules far-to-near (painter's algorithm), anti-aliased and sub-pixel exact."""
+    """Paint one frame's capsules far-to-near (painter's algorithm), anti-aliased and sub-pixel exact.
+
+    With `outline` > 0 every capsule gets a dark rim of that many pixels first: the shading edges that
+    give a colour image its shape cues (a thermal image has none).
+    """
     ends = np.stack([np.stack([c.a[frame], c.b[frame]]) for c in capsules])  # (N, 2, 3)
     depth = camera.to_camera(ends)[..., 2]
-    pixels = camera.project(ends) * (1 << SUBPIXEL_BITS)
+    pixels = np.round(camera.project(ends) * (1 << SUBPIXEL_BITS)).astype(int)
     for i in np.argsort(-depth.mean(axis=1)):
         capsule = capsules[i]
         radius = float(capsule.radius * camera.focal / max(depth[i].mean(), 1e-3))
-        (x0, y0), (x1, y1) = np.round(pixels[i]).astype(int)
         paint = colour[capsule.part]
-        if capsule.a is capsule.b:
-            cv2.circle(
-                canvas,
-                (x0, y0),
-                round(radius * (1 << SUBPIXEL_BITS)),
-                paint,
-                -1,
-                cv2.LINE_AA,
-                SUBPIXEL_BITS,
-            )
-        else:
-            thickness = max(1, round(2 * radius))
-            cv2.line(canvas, (x0, y0), (x1, y1), paint, thickness, cv2.LINE_AA, SUBPIXEL_BITS)
+        if outline > 0:
+            dark = tuple(0.35 * v for v in paint) if isinstance(paint, tuple) else 0.35 * paint
+            _draw_capsule(canvas, pixels[i], capsule.a is capsule.b, radius + outline, dark)
+        _draw_capsule(canvas, pixels[i], capsule.a is capsule.b, radius, paint)
+
+
+def _draw_capsule(canvas: np.ndarray, ends: np.ndarray, sphere: bool, radius: float, paint) -> None:
+    (x0, y0), (x1, y1) = ends
+    if sphere:
+        cv2.circle(
+            canvas, (x0, y0), round(radius * (1 << SUBPIXEL_BITS)), paint, -1, cv2.LINE_AA, SUBPIXEL_BITS
+        )
+    else:
+        cv2.line(canvas, (x0, y0), (x1, y1), paint, max(1, round(2 * radius)), cv2.LINE_AA, SUBPIXEL_BITS)
 
 
 def figure_mask(camera: Camera, capsules: list[Capsule], frame: int) -> np.ndarray:
@@ -113,7 +122,7 @@ def rgb_frame(
     noise: SensorNoise,
 ) -> np.ndarray:
     canvas = background.copy()
-    draw_capsules(canvas, camera, capsules, frame, palette)
+    draw_capsules(canvas, camera, capsules, frame, palette, outline=max(1.0, canvas.shape[1] / 256))
     return noise(canvas)
 
 
@@ -154,9 +163,9 @@ class SensorNoise:
         return np.clip(image.astype(np.int16) + crop, 0, 255).astype(np.uint8)
 
 
-def rgb_background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
-    """A room: textured wall and floor, a few pieces of furniture in random colours."""
-    wall, floor = rng.uniform(60, 200, 3), rng.uniform(40, 150, 3)
+def rgb_background(width: int, height: int, clutter: float, rng: np.random.Generator) -> np.ndarray:
+    """A room: wall and floor, furniture in random colours and a texture, both scaled by `clutter` (0–1)."""
+    wall, floor = rng.uniform(25, 90, 3), rng.uniform(20, 70, 3)  # a dim room; the performer is lit
     horizon = int(height * rng.uniform(0.55, 0.75))
     image = np.empty((height, width, 3), np.float32)
     image[:horizon] = wall
@@ -164,11 +173,10 @@ def rgb_background(width: int, height: int, rng: np.random.Generator) -> np.ndar
     for _ in range(rng.integers(2, 6)):
         x0, y0 = rng.integers(0, width), rng.integers(0, height)
         w, h = rng.integers(width // 12, width // 3), rng.integers(height // 10, height // 2)
-        image[y0 : y0 + h, x0 : x0 + w] = rng.uniform(20, 235, 3)
-    texture = cv2.resize(
-        rng.normal(0, 14, (height // 4 + 1, width // 4 + 1, 3)).astype(np.float32), (width, height)
-    )
-    return np.clip(image + texture, 0, 255).astype(np.uint8)
+        patch = image[y0 : y0 + h, x0 : x0 + w]
+        patch += clutter * (rng.uniform(10, 140, 3) - patch)
+    texture = rng.normal(0, 14 * clutter, (height // 4 + 1, width // 4 + 1, 3)).astype(np.float32)
+    return np.clip(image + cv2.resize(texture, (width, height)), 0, 255).astype(np.uint8)
 
 
 def ir_background(width: int, height: int, level: float, rng: np.random.Generator) -> np.ndarray:
