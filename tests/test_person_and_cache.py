@@ -1,0 +1,96 @@
+"""Person crops from skeletons and the in-memory frame cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from arctic_kd.data.cache import FrameCache
+from arctic_kd.data.dataset import PairedClipDataset
+from arctic_kd.data.loaders import paired_samples
+from arctic_kd.data.ntu import index_ntu
+from arctic_kd.data.person import person_boxes, square_region
+from arctic_kd.data.skeleton import Body, Skeleton, write_skeleton
+from arctic_kd.data.transforms import CropBox, within
+from arctic_kd.errors import DataError
+
+
+def body(depth_xy, color_xy) -> Body:
+    joints = np.zeros((25, 11))
+    joints[:, 3:5], joints[:, 5:7] = depth_xy, color_xy
+    return Body(joints=joints, tracking=np.full(25, 2))
+
+
+def test_person_boxes_span_every_valid_joint_of_every_frame(tmp_path):
+    first = body(np.linspace([10, 20], [30, 80], 25), np.linspace([100, 50], [200, 300], 25))
+    second = body(np.linspace([15, 10], [40, 70], 25), np.linspace([90, 60], [210, 280], 25))
+    second.joints[3, 3:7] = np.nan  # a lost joint
+    second.joints[4, 3:7] = 0.0  # an all-zero joint line
+    path = tmp_path / "a.skeleton"
+    write_skeleton(path, Skeleton([[first], [second], []]))
+    boxes = person_boxes(path)
+    assert boxes["ir"] == pytest.approx((10, 10, 40, 80))
+    assert boxes["rgb"] == pytest.approx((90, 50, 210, 300))
+
+
+def test_person_boxes_none_without_bodies_and_error_on_bad_file(tmp_path):
+    empty = tmp_path / "empty.skeleton"
+    write_skeleton(empty, Skeleton([[], []]))
+    assert person_boxes(empty) is None
+    bad = tmp_path / "bad.skeleton"
+    bad.write_text("3\n1\nnot numbers\n")
+    with pytest.raises(DataError, match=r"bad\.skeleton"):
+        person_boxes(bad)
+
+
+def test_square_region_keeps_proportions_and_stays_in_frame():
+    region = square_region((100, 20, 140, 120), width=256, height=144, margin=0.1)
+    side_px = ((region.x1 - region.x0) * 256, (region.y1 - region.y0) * 144)
+    assert side_px[0] == pytest.approx(side_px[1]) == pytest.approx(120)
+    assert region.y0 >= 0 and region.y1 <= 1  # moved down to fit, not cut
+    assert (region.x0 + region.x1) / 2 * 256 == pytest.approx(120)
+    huge = square_region((0, 0, 256, 144), width=256, height=144, margin=0.5)
+    assert (huge.x0, huge.y0, huge.x1, huge.y1) == (0, 0, 1, 1)
+
+
+def test_a_crop_of_a_crop_composes():
+    outer = CropBox(0.2, 0.1, 0.6, 0.9)
+    inner = CropBox(0.5, 0.0, 1.0, 0.5, flip=True)
+    assert within(outer, inner) == CropBox(0.4, 0.1, 0.6, 0.5, flip=True)
+
+
+def test_person_crop_centres_the_performer(tiny_dataset):
+    samples = paired_samples(index_ntu(tiny_dataset).complete(), person_crop=True)
+    plain = PairedClipDataset(
+        samples[:3], num_frames=4, person_margin=None, rgb_size=(64, 64), ir_size=(64, 64)
+    )
+    cropped = PairedClipDataset(samples[:3], num_frames=4, rgb_size=(64, 64), ir_size=(64, 64))
+    for i in range(3):
+        # the warm figure covers more of the IR clip once cropped to it
+        warm = [(clips[i]["ir"] > 0.5).float().mean() for clips in (plain, cropped)]
+        assert warm[1] > 1.4 * warm[0]
+
+
+def test_cached_clips_match_decoded_clips(tiny_dataset):
+    samples = paired_samples(index_ntu(tiny_dataset).complete(), person_crop=True)[:4]
+    cache = FrameCache(short_side=10_000)  # no shrinking: identical frames
+    direct = PairedClipDataset(samples, num_frames=4)
+    cached = PairedClipDataset(samples, num_frames=4, frame_cache=cache)
+    cache.preload([(s.path(m), m == "ir") for s in samples for m in ("rgb", "ir")], workers=2, progress=False)
+    assert len(cache) == 8 and cache.nbytes > 0
+    for i in range(len(samples)):
+        for modality in ("rgb", "ir"):
+            assert np.array_equal(direct[i][modality].numpy(), cached[i][modality].numpy())
+
+
+def test_cache_shrinks_and_leaves_bad_files_to_the_dataset(tiny_dataset, tmp_path):
+    samples = paired_samples(index_ntu(tiny_dataset).complete())
+    corrupt = tmp_path / "corrupt_ir.avi"
+    corrupt.write_bytes(b"\x00not a video" * 50)
+    cache = FrameCache(short_side=32)
+    cache.preload([(samples[0].rgb, False), (corrupt, True)], workers=0, progress=False)
+    assert len(cache) == 1
+    video = cache.open(samples[0].rgb, gray=False)
+    assert min(video.frames.shape[1:3]) == 32 and (video.width, video.height) == (256, 144)
+    with pytest.raises(DataError, match=r"corrupt_ir\.avi"):
+        cache.open(corrupt, gray=True)
