@@ -31,6 +31,7 @@ class DataConfig:
     rgb_size: int = 112  # square clip side, pixels
     ir_size: int = 112
     crop_scale: tuple[float, float] = (0.6, 1.0)
+    colour_jitter: float = 0.4  # RGB training clips: channel shuffle + brightness/contrast/saturation ± this
     person_crop: bool = True  # crop each stream to the performer's square, from the skeleton files
     person_margin: float = 0.15  # extra room around the joints, as a fraction of the box side
     batch_size: int = 16

@@ -26,6 +26,7 @@ from arctic_kd.data.transforms import (
     CropBox,
     apply_crop,
     centre_crop,
+    jitter_colours,
     sample_crop,
     to_tensor,
     within,
@@ -95,6 +96,7 @@ class PairedClipDataset(Dataset):
         normalization: Mapping[str, tuple[Sequence[float], Sequence[float]]] = MODALITY_STATS,
         frame_cache: FrameCache | None = None,
         person_margin: float | None = 0.15,
+        colour_jitter: float = 0.0,
     ) -> None:
         if (
             not modalities
@@ -115,6 +117,7 @@ class PairedClipDataset(Dataset):
         self.normalization = normalization
         self.frame_cache = frame_cache
         self.person_margin = person_margin  # None: whole frames even where person boxes are known
+        self.colour_jitter = colour_jitter  # training RGB clips only (see transforms.jitter_colours)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -143,6 +146,8 @@ class PairedClipDataset(Dataset):
                 cropped = apply_crop(
                     frames, self._region(sample, modality, reader, box), self.sizes[modality]
                 )
+                if modality == "rgb" and rng is not None:
+                    cropped = jitter_colours(cropped, rng, self.colour_jitter)
                 clip[modality] = to_tensor(cropped, *self.normalization[modality])
         return {**clip, "label": sample.label, "sample_id": sample.sample_id}
 

@@ -83,7 +83,12 @@ def make_loaders(
         "person_margin": config.person_margin,
     }
     train_set = PairedClipDataset(
-        samples.train, train=True, crop_scale=config.crop_scale, seed=seed, **common
+        samples.train,
+        train=True,
+        crop_scale=config.crop_scale,
+        colour_jitter=config.colour_jitter,
+        seed=seed,
+        **common,
     )
     test_set = PairedClipDataset(samples.test, train=False, **common)
     loader = {"num_workers": workers, "skip_bad": config.skip_bad}

@@ -95,6 +95,23 @@ def apply_crop(frames: np.ndarray, box: CropBox, out_size: tuple[int, int]) -> n
     return np.stack(resized).reshape(len(resized), out_h, out_w, channels)
 
 
+def jitter_colours(frames: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Photometric augmentation of an RGB clip: shuffled colour channels, brightness, contrast, saturation.
+
+    Clothing colours identify performers, not actions; with few training performers a colour network
+    otherwise learns who, not what. One draw per clip, so motion between frames is untouched.
+    """
+    if strength <= 0:
+        return frames
+    clip = frames[..., rng.permutation(3)].astype(np.float32)
+    grey = clip.mean(axis=-1, keepdims=True)
+    clip = grey + (clip - grey) * rng.uniform(1 - strength, 1 + strength)  # saturation
+    mean = clip.mean()
+    clip = mean + (clip - mean) * rng.uniform(1 - strength, 1 + strength)  # contrast
+    clip *= rng.uniform(1 - strength, 1 + strength)  # brightness
+    return np.clip(clip, 0, 255).astype(np.uint8)
+
+
 def to_tensor(frames: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """uint8 (T, H, W, C) frames to the float (C, T, H, W) clip a 3-D CNN takes, normalised per channel."""
     channels = frames.shape[-1]

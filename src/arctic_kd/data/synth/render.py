@@ -165,7 +165,8 @@ class SensorNoise:
 
 def rgb_background(width: int, height: int, clutter: float, rng: np.random.Generator) -> np.ndarray:
     """A room: wall and floor, furniture in random colours and a texture, both scaled by `clutter` (0–1)."""
-    wall, floor = rng.uniform(25, 90, 3), rng.uniform(20, 70, 3)  # a dim room; the performer is lit
+    # a dim, greyish room (each setup its own tint), so that the lit performer stands out
+    wall, floor = rng.uniform(35, 80) + rng.uniform(-8, 8, 3), rng.uniform(25, 60) + rng.uniform(-8, 8, 3)
     horizon = int(height * rng.uniform(0.55, 0.75))
     image = np.empty((height, width, 3), np.float32)
     image[:horizon] = wall
