@@ -94,3 +94,16 @@ def test_cache_shrinks_and_leaves_bad_files_to_the_dataset(tiny_dataset, tmp_pat
     assert min(video.frames.shape[1:3]) == 32 and (video.width, video.height) == (256, 144)
     with pytest.raises(DataError, match=r"corrupt_ir\.avi"):
         cache.open(corrupt, gray=True)
+
+
+def test_colour_jitter_is_one_draw_per_clip_and_off_at_zero():
+    from arctic_kd.data.transforms import jitter_colours
+
+    rng = np.random.default_rng(0)
+    clip = rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
+    clip[2] = clip[0]  # two identical frames stay identical: no per-frame flicker
+    assert np.array_equal(jitter_colours(clip, rng, 0.0), clip)
+    jittered = jitter_colours(clip, np.random.default_rng(1), 0.4)
+    assert jittered.shape == clip.shape and jittered.dtype == np.uint8
+    assert np.array_equal(jittered[2], jittered[0])
+    assert not np.array_equal(jittered, clip)
