@@ -70,6 +70,11 @@ Distil a frozen RGB teacher into an IR student: L = CE + λ_arm·ARM + λ_arc·A
   arctic distill --teacher runs/teacher/last.pt --out runs/arm-attention --set distill.arm.value=attention
 """
 
+EVAL_DESCRIPTION = """\
+Evaluate a checkpoint on the test split of its dataset and protocol: by default those of the config stored
+in the checkpoint; --config and --set point it elsewhere (e.g. --set data.root=/data/ntu60).
+"""
+
 BENCH_DESCRIPTION = """\
 Run the demo pipeline (teacher, IR-only, ARCTIC) for several training seeds on the same synthetic data and
 report mean ± std of top-1 and top-5 per method. Finished seeds are not run again (resumable). Writes
@@ -310,6 +315,26 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _command(commands, name: str, run, summary: str, description: str) -> argparse.ArgumentParser:
+    parser = commands.add_parser(
+        name, help=summary, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _add_synthetic_run_options(parser: argparse.ArgumentParser, out: str) -> None:
+    """Options shared by the commands that run the whole pipeline on synthetic data."""
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="synthetic dataset folder (default: %(default)s)"
+    )
+    parser.add_argument("--out", type=Path, default=Path(out), help="run folder (default: %(default)s)")
+    parser.add_argument(
+        "--synth-seed", type=int, default=0, help="seed of the synthetic dataset (default: %(default)s)"
+    )
+    _add_config_options(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="arctic", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -317,11 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"arctic-kd {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    synth = commands.add_parser(
+    synth = _command(
+        commands,
         "synth",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        help="render a synthetic paired RGB+IR dataset in the NTU RGB+D layout",
-        description=SYNTH_DESCRIPTION,
+        cmd_synth,
+        "render a synthetic paired RGB+IR dataset in the NTU RGB+D layout",
+        SYNTH_DESCRIPTION,
     )
     synth.add_argument(
         "root", nargs="?", type=Path, default=DEFAULT_DATA, help="output folder (default: %(default)s)"
@@ -331,22 +357,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="render again even if ROOT already holds this dataset"
     )
     _add_synth_options(synth)
-    synth.set_defaults(run=cmd_synth)
 
-    check = commands.add_parser(
+    check = _command(
+        commands,
         "check",
-        help="index a dataset, count protocol splits, decode paired clips and report bad samples",
-        description=CHECK_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        cmd_check,
+        "index a dataset, count protocol splits, decode paired clips and report bad samples",
+        CHECK_DESCRIPTION,
     )
     _add_check_options(check)
-    check.set_defaults(run=cmd_check)
 
-    train = commands.add_parser(
+    train = _command(
+        commands,
         "train",
-        help="train one modality with cross-entropy (RGB teacher, IR baseline)",
-        description=TRAIN_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        cmd_train,
+        "train one modality with cross-entropy (RGB teacher, IR baseline)",
+        TRAIN_DESCRIPTION,
     )
     train.add_argument(
         "--modality",
@@ -356,66 +382,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs")
     _add_config_options(train)
-    train.set_defaults(run=cmd_train)
 
-    distill = commands.add_parser(
+    distill = _command(
+        commands,
         "distill",
-        help="distil a frozen RGB teacher into an IR student (ARCTIC)",
-        description=DISTILL_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        cmd_distill,
+        "distil a frozen RGB teacher into an IR student (ARCTIC)",
+        DISTILL_DESCRIPTION,
     )
     distill.add_argument("--teacher", type=Path, help="teacher checkpoint (overrides distill.teacher)")
     distill.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs")
     _add_config_options(distill)
-    distill.set_defaults(run=cmd_distill)
 
-    evaluate = commands.add_parser(
-        "eval",
-        help="test-split accuracy of a checkpoint",
-        description="Evaluate a checkpoint on the test split of its dataset and "
-        "protocol (from the config stored in the checkpoint unless --config is given).",
-    )
+    evaluate = _command(commands, "eval", cmd_eval, "test-split accuracy of a checkpoint", EVAL_DESCRIPTION)
     evaluate.add_argument("checkpoint", type=Path)
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON line")
     _add_config_options(evaluate, default=None)
-    evaluate.set_defaults(run=cmd_eval)
 
-    demo = commands.add_parser(
+    demo = _command(
+        commands,
         "demo",
-        help="the whole job on synthetic data: synth, teacher, IR baseline, ARCTIC",
-        description=DEMO_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        cmd_demo,
+        "the whole job on synthetic data: synth, teacher, IR baseline, ARCTIC",
+        DEMO_DESCRIPTION,
     )
-    demo.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="synthetic dataset folder (default: %(default)s)"
-    )
-    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (default: %(default)s)")
-    demo.add_argument(
-        "--synth-seed", type=int, default=0, help="seed of the synthetic dataset (default: %(default)s)"
-    )
-    _add_config_options(demo)
-    demo.set_defaults(run=cmd_demo)
+    _add_synthetic_run_options(demo, "runs/demo")
 
-    bench = commands.add_parser(
+    bench = _command(
+        commands,
         "bench",
-        help="the demo pipeline over several seeds: mean ± std per method",
-        description=BENCH_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        cmd_bench,
+        "the demo pipeline over several seeds: mean ± std per method",
+        BENCH_DESCRIPTION,
     )
     bench.add_argument(
         "--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)"
     )
-    bench.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="synthetic dataset folder (default: %(default)s)"
-    )
-    bench.add_argument(
-        "--out", type=Path, default=Path("runs/bench"), help="run folder (default: %(default)s)"
-    )
-    bench.add_argument(
-        "--synth-seed", type=int, default=0, help="seed of the synthetic dataset (default: %(default)s)"
-    )
-    _add_config_options(bench)
-    bench.set_defaults(run=cmd_bench)
+    _add_synthetic_run_options(bench, "runs/bench")
     return parser
 
 
