@@ -228,16 +228,14 @@ def _checkpoint_config(checkpoint: dict, overrides: list[str]):
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from arctic_kd.data.synth import SynthConfig
-    from arctic_kd.demo import Row, run_demo, table
+    from arctic_kd.demo import Row, gap_sentence, run_demo, table
 
     config = _config(args)
     config.data.root = str(args.data)
     results = run_demo(config, args.out, SynthConfig(seed=args.synth_seed))
     print(table([Row(**r) for r in results["rows"]]))
-    print(
-        f"ARCTIC recovers {results['gap_recovered']:.0f} % of the teacher–IR-only top-1 gap "
-        f"(total {results['seconds'] / 60:.1f} min); results: {args.out / 'results.json'}"
-    )
+    print(gap_sentence(results["gap_recovered"]))
+    print(f"total {results['seconds'] / 60:.1f} min; results: {args.out / 'results.json'}")
     return 0
 
 

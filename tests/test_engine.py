@@ -1,0 +1,91 @@
+"""Train, distil and evaluate end to end on the tiny synthetic dataset, through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from arctic_kd.cli import main
+from arctic_kd.engine.checkpoint import load_checkpoint
+from arctic_kd.errors import DataError
+
+TINY_RUN = [
+    "--set",
+    "optim.epochs=2",
+    "--set",
+    "data.rgb_size=32",
+    "--set",
+    "data.ir_size=32",
+    "--set",
+    "data.num_frames=4",
+    "--set",
+    "data.batch_size=4",
+    "--set",
+    "data.workers=0",
+    "--set",
+    "teacher.width=0.125",
+    "--set",
+    "student.width=0.125",
+]
+
+
+@pytest.fixture(scope="module")
+def teacher(tiny_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "teacher"
+    assert (
+        main(
+            ["train", "--modality", "rgb", "--out", str(out), "--set", f"data.root={tiny_dataset}", *TINY_RUN]
+        )
+        == 0
+    )
+    return out
+
+
+def test_training_writes_checkpoints_and_one_log_line_per_epoch(teacher):
+    lines = [json.loads(line) for line in (teacher / "metrics.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2]
+    assert {"train_ce", "test_top1", "test_top5", "lr"} <= set(lines[0])
+    checkpoint = load_checkpoint(teacher / "last.pt")
+    assert checkpoint["modality"] == "rgb" and checkpoint["model"]["in_channels"] == 3
+    assert checkpoint["class_names"] == ["wave hand", "clapping"]
+    assert checkpoint["epoch"] == 2 and (teacher / "best.pt").is_file()
+
+
+def test_eval_reproduces_the_final_epoch_metrics(teacher, capsys):
+    assert main(["eval", str(teacher / "last.pt"), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    final = json.loads((teacher / "metrics.jsonl").read_text().splitlines()[-1])
+    assert metrics["top1"] == pytest.approx(final["test_top1"])
+    assert metrics["samples"] == 6
+
+
+def test_distillation_trains_an_ir_student_with_every_arctic_loss(teacher, tiny_dataset, tmp_path):
+    out = tmp_path / "arctic"
+    code = main(
+        [
+            "distill",
+            "--teacher",
+            str(teacher / "last.pt"),
+            "--out",
+            str(out),
+            "--set",
+            f"data.root={tiny_dataset}",
+            *TINY_RUN,
+        ]
+    )
+    assert code == 0
+    first = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert all(first[f"train_{k}"] >= 0 for k in ("ce", "arm", "arc", "kd"))
+    checkpoint = load_checkpoint(out / "last.pt")
+    assert checkpoint["modality"] == "ir" and checkpoint["model"]["in_channels"] == 1
+    assert any(key.startswith("arm.") for key in checkpoint["method_state"])
+
+
+def test_a_damaged_checkpoint_is_a_clear_error(tmp_path, capsys):
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(DataError, match="not a readable checkpoint"):
+        load_checkpoint(broken)
+    assert main(["eval", str(tmp_path / "absent.pt")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
