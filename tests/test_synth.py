@@ -12,7 +12,7 @@ from arctic_kd.data.ntu import SampleName, index_ntu
 from arctic_kd.data.protocols import split
 from arctic_kd.data.skeleton import read_skeleton
 from arctic_kd.data.synth import ACTIONS, SynthConfig, generate, is_rendered
-from arctic_kd.data.synth.generate import render_take, sample_paths
+from arctic_kd.data.synth.dataset import render_take, sample_paths
 from arctic_kd.data.video import VideoReader
 
 TINY = SynthConfig(num_classes=2, performers=3, setups=2, replications=1, min_frames=10, max_frames=12)
@@ -80,7 +80,7 @@ def test_skeleton_pixels_land_on_the_figure(tmp_path, action):
     config = dataclasses.replace(TINY, num_classes=12)
     take = SampleName(1, 0, 1, 1, action)
     root = tmp_path / "one"
-    from arctic_kd.data.synth.generate import write_take
+    from arctic_kd.data.synth.dataset import write_take
 
     write_take(config, root, take)
     for render in render_take(config, take, with_masks=True):
