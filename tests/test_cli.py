@@ -107,3 +107,12 @@ def test_every_subcommand_has_a_description():
     commands = parser._subparsers._group_actions[0].choices
     for name, sub in commands.items():
         assert sub.description and len(sub.description) > 60, name
+
+
+def test_a_missing_skeleton_is_reported_but_not_a_failure(tiny_dataset, tmp_path, capsys):
+    root = tmp_path / "no-skeleton"
+    shutil.copytree(tiny_dataset, root)
+    name = TINY_SYNTH.sample_names()[0]
+    sample_paths(root, name)["skeleton"].unlink()
+    assert main(["check", str(root), "--size", "32", "--frames", "4", "--workers", "0"]) == 0
+    assert f"{name}: no skeleton" in capsys.readouterr().out
