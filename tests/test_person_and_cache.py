@@ -107,3 +107,14 @@ def test_colour_jitter_is_one_draw_per_clip_and_off_at_zero():
     assert jittered.shape == clip.shape and jittered.dtype == np.uint8
     assert np.array_equal(jittered[2], jittered[0])
     assert not np.array_equal(jittered, clip)
+
+
+def test_standardised_clips_have_zero_mean_and_unit_variance_whatever_the_exposure(tiny_dataset):
+    samples = paired_samples(index_ntu(tiny_dataset).complete())[:2]
+    plain = PairedClipDataset(samples, num_frames=4, rgb_size=(32, 32), ir_size=(32, 32))
+    scaled = PairedClipDataset(
+        samples, num_frames=4, rgb_size=(32, 32), ir_size=(32, 32), standardised=("rgb",)
+    )
+    rgb, ir = scaled[0]["rgb"], scaled[0]["ir"]
+    assert abs(float(rgb.mean())) < 1e-5 and float(rgb.std()) == pytest.approx(1.0, abs=1e-4)
+    assert np.array_equal(ir.numpy(), plain[0]["ir"].numpy())  # only the listed modality

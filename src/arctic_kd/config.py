@@ -32,6 +32,7 @@ class DataConfig:
     ir_size: int = 112
     crop_scale: tuple[float, float] = (0.6, 1.0)
     colour_jitter: float = 0.4  # RGB training clips: channel shuffle + brightness/contrast/saturation ± this
+    standardise: tuple[Literal["rgb", "ir"], ...] = ()  # modalities normalised per clip (mean 0, std 1)
     person_crop: bool = True  # crop each stream to the performer's square, from the skeleton files
     person_margin: float = 0.15  # extra room around the joints, as a fraction of the box side
     batch_size: int = 16

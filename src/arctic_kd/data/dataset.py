@@ -28,6 +28,7 @@ from arctic_kd.data.transforms import (
     centre_crop,
     jitter_colours,
     sample_crop,
+    standardise,
     to_tensor,
     within,
 )
@@ -97,6 +98,7 @@ class PairedClipDataset(Dataset):
         frame_cache: FrameCache | None = None,
         person_margin: float | None = 0.15,
         colour_jitter: float = 0.0,
+        standardised: Sequence[str] = (),
     ) -> None:
         if (
             not modalities
@@ -118,6 +120,7 @@ class PairedClipDataset(Dataset):
         self.frame_cache = frame_cache
         self.person_margin = person_margin  # None: whole frames even where person boxes are known
         self.colour_jitter = colour_jitter  # training RGB clips only (see transforms.jitter_colours)
+        self.standardised = tuple(standardised)  # modalities normalised per clip (see transforms.standardise)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -149,6 +152,8 @@ class PairedClipDataset(Dataset):
                 if modality == "rgb" and rng is not None:
                     cropped = jitter_colours(cropped, rng, self.colour_jitter)
                 clip[modality] = to_tensor(cropped, *self.normalization[modality])
+                if modality in self.standardised:
+                    clip[modality] = standardise(clip[modality])
         return {**clip, "label": sample.label, "sample_id": sample.sample_id}
 
     def _region(self, sample: PairedSample, modality: str, reader, box: CropBox) -> CropBox:

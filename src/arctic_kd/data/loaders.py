@@ -81,6 +81,7 @@ def make_loaders(
         "ir_size": (config.ir_size,) * 2,
         "frame_cache": frame_cache if config.cache else None,
         "person_margin": config.person_margin,
+        "standardised": config.standardise,
     }
     train_set = PairedClipDataset(
         samples.train,

@@ -123,6 +123,13 @@ def to_tensor(frames: np.ndarray, mean: Sequence[float], std: Sequence[float]) -
     return clip.sub_(torch.tensor(mean).view(-1, 1, 1, 1)).div_(torch.tensor(std).view(-1, 1, 1, 1))
 
 
+def standardise(clip: torch.Tensor) -> torch.Tensor:
+    """Zero mean and unit variance over the whole clip: removes each recording's overall brightness and
+    contrast (room light, clothing, exposure), which a small network trained from scratch otherwise has
+    to learn to ignore."""
+    return (clip - clip.mean()) / clip.std().clamp_min(1e-3)
+
+
 def _pixel_span(start: float, stop: float, size: int) -> tuple[int, int]:
     """Relative [start, stop) to pixel bounds, at least one pixel wide."""
     first = min(round(start * size), size - 1)
