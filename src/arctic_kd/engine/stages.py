@@ -5,7 +5,6 @@ Each stage reads a `Config`, builds data, models and the method, and calls the o
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from pathlib import Path
 
@@ -114,8 +113,7 @@ def run_eval(checkpoint_path: str | Path, config: Config, progress: bool = True)
     """Test-split accuracy of a checkpoint on the dataset and protocol of `config.data`."""
     checkpoint = load_checkpoint(checkpoint_path)
     modality = checkpoint["modality"]
-    data = dataclasses.replace(config.data, cache=False)  # one pass over the test split: nothing to reuse
-    _, test, class_names = make_loaders(data, (modality,), config.seed, progress=progress)
+    _, test, class_names = make_loaders(config.data, (modality,), config.seed, progress=progress)
     if class_names != checkpoint["class_names"]:
         raise ArcticError(f"{checkpoint_path}: trained on other classes than {config.data.root} has")
     device = resolve_device(config.device)
