@@ -15,18 +15,6 @@ from typing import Protocol, Required, TypedDict, Unpack
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = [
-    "ARCHS",
-    "BLOCKS_PER_STAGE",
-    "STAGE_NAMES",
-    "VideoResNet",
-    "mc3_18",
-    "r2plus1d_18",
-    "r2plus1d_midplanes",
-    "r3d_18",
-    "video_resnet",
-]
-
 STAGE_NAMES = ("stem", "layer1", "layer2", "layer3", "layer4")
 ARCHS = ("mc3", "r2plus1d", "r3d")
 BLOCKS_PER_STAGE = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
