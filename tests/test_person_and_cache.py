@@ -10,7 +10,7 @@ from arctic_kd.data.dataset import PairedClipDataset
 from arctic_kd.data.loaders import paired_samples
 from arctic_kd.data.ntu import index_ntu
 from arctic_kd.data.person import person_boxes, square_region
-from arctic_kd.data.skeleton import Body, Skeleton, write_skeleton
+from arctic_kd.data.skeleton import Body, Skeleton, read_skeleton, write_skeleton
 from arctic_kd.data.transforms import CropBox, within
 from arctic_kd.errors import DataError
 
@@ -118,3 +118,16 @@ def test_standardised_clips_have_zero_mean_and_unit_variance_whatever_the_exposu
     rgb, ir = scaled[0]["rgb"], scaled[0]["ir"]
     assert abs(float(rgb.mean())) < 1e-5 and float(rgb.std()) == pytest.approx(1.0, abs=1e-4)
     assert np.array_equal(ir.numpy(), plain[0]["ir"].numpy())  # only the listed modality
+
+
+def test_person_boxes_are_read_once_per_file_version(tmp_path, monkeypatch):
+    import arctic_kd.data.person as person
+
+    path = tmp_path / "a.skeleton"
+    write_skeleton(path, Skeleton([[body(np.full((25, 2), 5.0), np.full((25, 2), 50.0))]]))
+    reads = []
+    monkeypatch.setattr(person, "read_skeleton", lambda p: reads.append(p) or read_skeleton(p))
+    first = person_boxes(path)
+    assert person_boxes(path) == first and len(reads) == 1
+    write_skeleton(path, Skeleton([[body(np.full((25, 2), 7.0), np.full((25, 2), 70.0))], []]))
+    assert person_boxes(path)["rgb"] == (70.0, 70.0, 70.0, 70.0) and len(reads) == 2

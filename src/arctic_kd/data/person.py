@@ -8,6 +8,7 @@ IR results on NTU60 rise from 75.8 % to 90.4 % with such crops (plus pretraining
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,21 @@ _COLUMNS = {"ir": (3, 4), "rgb": (5, 6)}  # depthX/Y and colorX/Y in the joint r
 
 
 def person_boxes(skeleton_path: str | Path) -> dict[str, PixelBox] | None:
-    """The box around every valid joint of every frame, per stream; None when no body was tracked."""
-    joints = read_skeleton(skeleton_path).to_array(max_bodies=2)  # (T, bodies, 25, 11)
+    """The box around every valid joint of every frame, per stream; None when no body was tracked.
+
+    Remembered per file version, since every stage of a run (teacher, baseline, student) asks again.
+    """
+    path = Path(skeleton_path)
+    try:
+        version = path.stat()
+    except OSError:
+        return _boxes_of(path, 0, 0)  # let the reader report the missing file
+    return _boxes_of(path, version.st_mtime_ns, version.st_size)
+
+
+@functools.cache
+def _boxes_of(path: Path, mtime_ns: int, size: int) -> dict[str, PixelBox] | None:
+    joints = read_skeleton(path).to_array(max_bodies=2)  # (T, bodies, 25, 11)
     boxes = {}
     for modality, (cx, cy) in _COLUMNS.items():
         xy = joints[..., [cx, cy]].reshape(-1, 2)
