@@ -55,11 +55,15 @@ Accuracies are the final epoch's, on the cross-subject test split (performers ne
 
 TRAIN_DESCRIPTION = """\
 Train one network with cross-entropy on one modality: --modality rgb trains the teacher (config section
-`teacher`), --modality ir the IR-only baseline (section `student`). Writes OUT/last.pt, OUT/best.pt and
-OUT/metrics.jsonl (one line per epoch).
+`teacher`), --modality ir the IR-only baseline (section `student`). Writes OUT/last.pt, OUT/best.pt,
+OUT/metrics.jsonl (one line per epoch) and TensorBoard logs in OUT/tensorboard. --resume continues a
+killed run from OUT/last.pt. Several GPUs or nodes: launch through torchrun (see README, "Training at
+scale"); data.batch_size is the global batch.
 
   arctic train --modality rgb --out runs/teacher
   arctic train --modality rgb --out runs/teacher --set data.root=/data/ntu60 --set teacher.depth=18
+  arctic train --modality rgb --out runs/teacher --resume
+  torchrun --nproc_per_node=4 -m arctic_kd train --modality rgb --out runs/teacher --set train.precision=bf16
 """
 
 DISTILL_DESCRIPTION = """\
@@ -68,6 +72,8 @@ Distil a frozen RGB teacher into an IR student: L = CE + λ_arm·ARM + λ_arc·A
 
   arctic distill --teacher runs/teacher/last.pt --out runs/arctic
   arctic distill --teacher runs/teacher/last.pt --out runs/arm-attention --set distill.arm.value=attention
+  arctic distill --teacher runs/teacher/last.pt --out runs/arctic --resume     # continue a killed run
+  torchrun --nproc_per_node=4 -m arctic_kd distill --teacher runs/teacher/last.pt --out runs/arctic
 """
 
 EVAL_DESCRIPTION = """\
@@ -169,15 +175,20 @@ def resolve_config(name: str) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from arctic_kd.engine.distributed import shutdown
     from arctic_kd.engine.stages import run_train
 
     config = _config(args)
-    result = run_train(config, args.modality, args.out)
+    try:
+        result = run_train(config, args.modality, args.out, resume=args.resume)
+    finally:
+        shutdown()  # leaves the torchrun process group, if one was joined
     _print_result(result, args.out)
     return 0
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
+    from arctic_kd.engine.distributed import shutdown
     from arctic_kd.engine.stages import run_distill
 
     config = _config(args)
@@ -185,12 +196,19 @@ def cmd_distill(args: argparse.Namespace) -> int:
         config.distill.teacher = str(args.teacher)
     if not config.distill.teacher:
         raise ArcticError("distill needs a teacher checkpoint: --teacher runs/teacher/last.pt")
-    result = run_distill(config, args.out)
+    try:
+        result = run_distill(config, args.out, resume=args.resume)
+    finally:
+        shutdown()  # leaves the torchrun process group, if one was joined
     _print_result(result, args.out)
     return 0
 
 
 def _print_result(result: dict, out: Path) -> None:
+    from arctic_kd.engine.distributed import is_main_process
+
+    if not is_main_process():
+        return  # under torchrun, rank 0 speaks for all
     final, best = result["final"], result["best"]
     print(
         f"final (epoch {final['epoch']}): top-1 {final['top1']:.1f}  top-5 {final['top5']:.1f}  "
@@ -266,6 +284,18 @@ def _add_config_options(parser: argparse.ArgumentParser, default: str | None = "
         help="override a config value, e.g. --set optim.epochs=30 --set data.root=/data/ntu60 "
         "(repeatable; values are YAML)",
     )
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the commands that train into a run folder."""
+    parser.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in OUT from OUT/last.pt (model, optimizer, schedule, data order and random "
+        "state), e.g. after it was killed; starts from scratch when OUT holds no last.pt",
+    )
+    _add_config_options(parser)
 
 
 def _add_check_options(parser: argparse.ArgumentParser) -> None:
@@ -378,8 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="rgb trains the teacher network, ir the IR-only student baseline",
     )
-    train.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs")
-    _add_config_options(train)
+    _add_run_options(train)
 
     distill = _command(
         commands,
@@ -389,8 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
         DISTILL_DESCRIPTION,
     )
     distill.add_argument("--teacher", type=Path, help="teacher checkpoint (overrides distill.teacher)")
-    distill.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs")
-    _add_config_options(distill)
+    _add_run_options(distill)
 
     evaluate = _command(commands, "eval", cmd_eval, "test-split accuracy of a checkpoint", EVAL_DESCRIPTION)
     evaluate.add_argument("checkpoint", type=Path)

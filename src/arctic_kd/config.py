@@ -35,7 +35,7 @@ class DataConfig:
     standardise: tuple[Literal["rgb", "ir"], ...] = ()  # modalities normalised per clip (mean 0, std 1)
     person_crop: bool = True  # crop each stream to the performer's square, from the skeleton files
     person_margin: float = 0.15  # extra room around the joints, as a fraction of the box side
-    batch_size: int = 16
+    batch_size: int = 16  # global: split evenly between the processes of a torchrun launch
     workers: int = 2
     skip_bad: bool = False
     cache: bool = (
@@ -62,6 +62,17 @@ class OptimConfig:
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
     clip_grad: float = 0.0  # max gradient norm; 0 = off
+
+
+@dataclass
+class TrainConfig:
+    """How the training loop runs (not what it learns): precision, distributed options, logs, checkpoints."""
+
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 (or fp16) on GPU, fp32 on CPU
+    channels_last: bool = True  # channels-last-3d memory layout on GPU (faster convolutions with AMP)
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch
+    tensorboard: bool = True  # TensorBoard event files in OUT/tensorboard, beside metrics.jsonl
+    checkpoint_every: int = 0  # also write last.pt every N training steps (0: at the end of each epoch only)
 
 
 @dataclass
@@ -108,10 +119,11 @@ class Config:
     teacher: ModelConfig = field(default_factory=ModelConfig)
     student: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     seed: int = 0
     device: str = "auto"  # auto = cuda when available
-    deterministic: bool = False
+    deterministic: bool = False  # deterministic kernels: reruns and resumed runs give bit-identical weights
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))

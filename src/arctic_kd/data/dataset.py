@@ -9,6 +9,7 @@ process and a user never sees a traceback from inside a DataLoader worker.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from arctic_kd.data.cache import DecodedVideo, FrameCache
 from arctic_kd.data.person import PixelBox, square_region
@@ -250,10 +251,13 @@ class ClipLoader:
     """A DataLoader over a `PairedClipDataset`: yields only batches with clips, applies the bad-data policy.
 
     With `skip_bad` False the first bad sample raises its `DataError` here, in the main process; with True
-    bad samples are dropped and recorded in `report`. Shuffling and augmentation follow `seed` alone,
-    whatever the number of workers, and leave the global torch generator untouched. Workers are stopped at
-    the end of each pass by default: persistent ones are only stopped when the loader is garbage-collected,
-    which stalls about 5 s per worker if the loader sits in a reference cycle (torch 2.x).
+    bad samples are dropped and recorded in `report`. The order of pass e and every clip's augmentation are
+    drawn from (`seed`, e) alone: they do not depend on the number of workers or processes, and leave the
+    global torch generator untouched. `shard` splits each pass between the processes of a distributed run;
+    `state_dict` is the position in the stream of passes, so a resumed run reads exactly the batches it
+    would have read. Workers are stopped at the end of each pass by default: persistent ones are only stopped
+    when the loader is garbage-collected, which stalls about 5 s per worker if the loader sits in a reference
+    cycle (torch 2.x).
     """
 
     def __init__(
@@ -270,50 +274,121 @@ class ClipLoader:
     ) -> None:
         self.skip_bad = skip_bad
         self.report = BadSampleReport()
-        self._generator = torch.Generator().manual_seed(seed)
-        self._loader = DataLoader(
-            dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            num_workers=num_workers,
-            collate_fn=collate_clips,
-            pin_memory=pin_memory,
-            drop_last=drop_last,
-            generator=self._generator,
-            persistent_workers=persistent_workers,
+        self.batch_size = batch_size  # global: split evenly between the processes of a distributed run
+        self._sampler = _PassOrder(len(dataset), batch_size, shuffle, drop_last, seed)
+        self._dataset = _SeededItems(dataset)
+        self._options = {
+            "num_workers": num_workers,
+            "collate_fn": collate_clips,
+            "pin_memory": pin_memory,
+            "persistent_workers": persistent_workers and num_workers > 0,
+            # only seeds the workers' base seed (each clip is seeded on its own); spares the global generator
+            "generator": torch.Generator().manual_seed(seed),
+        }
+        self._loader = self._build()
+        self._position = (0, 0)  # (pass, batches of it already read)
+
+    def shard(self, rank: int, world_size: int, equal_steps: bool) -> ClipLoader:
+        """Read only process `rank`'s share of each pass: batch k of every process together make batch k of
+        a single process. `equal_steps` (training) pads the share so every process takes as many steps as
+        the others; without it (evaluation) each sample is read by exactly one process, none twice."""
+        if self.batch_size % world_size:
+            raise DataError(
+                "data.batch_size",
+                f"the global batch of {self.batch_size} does not split evenly between {world_size} processes",
+            )
+        self._sampler.rank, self._sampler.world_size = rank, world_size
+        self._sampler.equal_steps = equal_steps
+        self._loader = self._build()
+        return self
+
+    def _build(self) -> DataLoader:
+        return DataLoader(
+            self._dataset,
+            batch_size=self.batch_size // self._sampler.world_size,
+            sampler=self._sampler,
+            **self._options,
         )
 
+    def state_dict(self) -> dict[str, int]:
+        """Where the next pass starts: {"epoch": pass number, "batch": batches of it already read}."""
+        return {"epoch": self._position[0], "batch": self._position[1]}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._position = (int(state["epoch"]), int(state["batch"]))
+
     def __len__(self) -> int:
-        return len(self._loader)
+        """Batches in a whole pass (of this process's share)."""
+        return math.ceil(self._sampler.share_size() / self._loader.batch_size)
 
     def __iter__(self) -> Iterator[dict]:
-        batches = self._fetch_all()
+        """Continue the current pass from the recorded position (a new pass after a finished one)."""
+        epoch, start = self._position
+        self._sampler.epoch, self._sampler.start = epoch, start * self._loader.batch_size
+        batches = iter(self._loader)
         try:
-            for batch in batches:
+            for number, batch in enumerate(batches, start + 1):
+                self._position = (epoch, number)
                 for bad in batch.pop("bad"):
                     if not self.skip_bad:
                         raise bad.error()
                     self.report.add(bad)
                 if "label" in batch:
                     yield batch
+            self._position = (epoch + 1, 0)
         finally:
-            batches.close()  # stops workers now; a shutdown left to garbage collection can stall for seconds
+            del batches  # stops workers now; a shutdown left to garbage collection can stall for seconds
 
-    def _fetch_all(self) -> Iterator[dict]:
-        """Batches in order; without workers, each is made under its own torch seed drawn from `seed`.
 
-        (Workers get theirs from the DataLoader's generator; forking the RNG keeps the training loop's own
-        random state independent of data loading.)
-        """
-        batches = iter(self._loader)
-        if self._loader.num_workers > 0:
-            yield from batches
-            return
-        base_seed = int(torch.randint(2**62, (), generator=self._generator).item())
-        for number in itertools.count():
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(base_seed + number)
-                batch = next(batches, None)
-            if batch is None:
-                return
-            yield batch
+class _PassOrder(Sampler):
+    """(dataset index, clip seed) pairs of one process's share of pass `epoch`, from position `start` on.
+
+    Each clip's seed belongs to its place in the pass, not to the process that reads it, so augmentation is
+    the same with any number of processes and workers.
+    """
+
+    def __init__(self, size: int, batch_size: int, shuffle: bool, drop_last: bool, seed: int) -> None:
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.rank, self.world_size, self.equal_steps = 0, 1, False
+        self.epoch, self.start = 0, 0
+
+    def _pass(self) -> list[tuple[int, int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(self.size) if self.shuffle else np.arange(self.size)
+        seeds = rng.integers(2**62, size=self.size)
+        items = [(int(i), int(s)) for i, s in zip(order, seeds, strict=True)]
+        if self.drop_last:
+            return items[: len(items) // self.batch_size * self.batch_size]
+        if self.equal_steps and items:  # repeat the first clips, as DistributedSampler does
+            return list(itertools.islice(itertools.cycle(items), self.share_size() * self.world_size))
+        return items
+
+    def share_size(self) -> int:
+        whole = self.size // self.batch_size * self.batch_size if self.drop_last else self.size
+        if self.equal_steps or self.drop_last:
+            return math.ceil(whole / self.world_size)
+        return len(range(self.rank, whole, self.world_size))
+
+    def __len__(self) -> int:
+        return max(0, self.share_size() - self.start)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(self._pass()[self.rank :: self.world_size][self.start :])
+
+
+class _SeededItems(Dataset):
+    """The dataset read with (index, seed) keys: each clip is made under its own torch seed, in a forked
+    generator, so the global random state of the process (or worker) is never touched."""
+
+    def __init__(self, dataset: PairedClipDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item: tuple[int, int]) -> dict | BadSample:
+        index, seed = item
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.dataset[index]

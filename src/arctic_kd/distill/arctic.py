@@ -8,7 +8,8 @@ Our reading of Quan et al. (CVIU 2023), built from published blocks (DESIGN.md �
 - ARC keeps the student's most salient spatio-temporal regions where the teacher's are: class
   activation maps compared on the union of both maps' top-ρ positions.
 - KD distils only where the teacher is right (`mask`), or with the wrong top-1 swapped out (`shift`).
-Everything numerically delicate (Gram matrices, softmax, KL) runs in fp32.
+Everything numerically delicate (Gram matrices, softmax, KL, activation maps) runs in fp32, with autocast
+switched off (`full_precision`): under AMP only the networks' forward passes run in bf16/fp16.
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from arctic_kd.config import ArmConfig, DistillConfig, KdConfig
-from arctic_kd.distill.base import Distiller, kd_divergence
+from arctic_kd.distill.base import Distiller, full_precision, kd_divergence
 
 
+@full_precision
 def similarity_rows(features: Tensor) -> Tensor:
     """Row-normalised batch similarity matrix G = rownorm(Q Qᵀ) of flattened features (B, B), fp32."""
     flat = features.float().flatten(1)
     return F.normalize(flat @ flat.t(), dim=1)
 
 
+@full_precision
 def attention_map(features: Tensor, size: tuple[int, int, int] | None = None) -> Tensor:
     """L2-normalised spatio-temporal attention mean_c F² (B, T·H·W), optionally resampled to `size`."""
     energy = features.float().pow(2).mean(dim=1, keepdim=True)
@@ -74,6 +77,7 @@ class AttentionRelationMatching(nn.Module):
             columns.append((t_map[:, None] - s_maps).pow(2).sum(-1))
         return torch.stack(columns, dim=1)
 
+    @full_precision
     def forward(self, teacher: dict[str, Tensor], student: dict[str, Tensor]) -> Tensor:
         alpha = self.attention(teacher, student)
         return (alpha * self.distances(teacher, student)).sum(-1).mean(0).sum()
@@ -84,9 +88,10 @@ def _embedding(channels: int, dim: int) -> nn.Sequential:
 
 
 def _pool(features: Tensor) -> Tensor:
-    return features.mean(dim=(2, 3, 4))
+    return features.float().mean(dim=(2, 3, 4))
 
 
+@full_precision
 def normalise_maps(maps: Tensor) -> Tensor:
     """Per-sample min-max normalisation to [0, 1] over all positions; a flat map becomes zeros."""
     flat = maps.float().flatten(1)
@@ -94,6 +99,7 @@ def normalise_maps(maps: Tensor) -> Tensor:
     return ((flat - low) / (high - low).clamp_min(1e-6)).view_as(maps)
 
 
+@full_precision
 def warp_to(maps: Tensor, size: tuple[int, int, int], theta: Tensor | None = None) -> Tensor:
     """Resample (B, T, H, W) maps to `size`; with `theta` (B, 2, 3), an affine map from the target's
     normalised image coordinates to the source's (RGB→IR registration), applied to every frame."""
@@ -109,6 +115,7 @@ def warp_to(maps: Tensor, size: tuple[int, int, int], theta: Tensor | None = Non
     return F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[:, 0]
 
 
+@full_precision
 def activation_region_loss(teacher_maps: Tensor, student_maps: Tensor, rho: float) -> Tensor:
     """Mean squared difference of normalised maps on the union of both maps' top-ρ positions."""
     teacher, student = normalise_maps(teacher_maps).flatten(1), normalise_maps(student_maps).flatten(1)
@@ -121,6 +128,7 @@ def activation_region_loss(teacher_maps: Tensor, student_maps: Tensor, rho: floa
     return (squared.sum(1) / region.sum(1)).mean()
 
 
+@full_precision
 def grad_cam(logits: Tensor, features: dict[str, Tensor], stages: tuple[str, ...], classes: Tensor) -> Tensor:
     """Grad-CAM maps of `classes` at several stages, each resampled to the last stage's size and averaged.
 
@@ -138,6 +146,7 @@ def grad_cam(logits: Tensor, features: dict[str, Tensor], stages: tuple[str, ...
     return torch.stack(maps).mean(0)
 
 
+@full_precision
 def correctness_aware_kd(
     student_logits: Tensor, teacher_logits: Tensor, labels: Tensor, config: KdConfig
 ) -> Tensor:
@@ -215,7 +224,8 @@ class ARCTIC(Distiller):
         return _class_maps(self.student, features["layer4"], classes)
 
 
+@full_precision
 def _class_maps(model: nn.Module, last_stage: Tensor, classes: Tensor) -> Tensor:
     """The class activation map of one class per sample: (B, T, H, W)."""
-    cams = model.class_activation_map(last_stage)
+    cams = model.class_activation_map(last_stage.float())
     return cams[torch.arange(len(classes), device=cams.device), classes]

@@ -7,11 +7,28 @@ is the same shape (`Vanilla`), so one training loop serves teachers, baselines a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
+from typing import ParamSpec, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def full_precision(function: Callable[P, R]) -> Callable[P, R]:
+    """Run `function` with autocast off, so that its `.float()` casts really mean fp32 arithmetic: under
+    autocast, matmul, einsum and convolutions run in bf16/fp16 whatever their inputs' dtype."""
+
+    @functools.wraps(function)
+    def in_fp32(*args: P.args, **kwargs: P.kwargs) -> R:
+        with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
+            return function(*args, **kwargs)
+
+    return in_fp32
 
 
 class Distiller(nn.Module):
@@ -53,6 +70,7 @@ class Distiller(nn.Module):
         with torch.no_grad():
             return self.teacher.forward_features(x)
 
+    @full_precision
     def cross_entropy(self, logits: Tensor, labels: Tensor) -> Tensor:
         return F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
 
@@ -72,6 +90,7 @@ class Vanilla(Distiller):
         return logits, {"ce": self.cross_entropy(logits, batch["label"])}
 
 
+@full_precision
 def kd_divergence(student_logits: Tensor, teacher_probs: Tensor, tau: float) -> Tensor:
     """Per-sample KL(teacher ‖ student) at temperature τ, scaled by τ² (Hinton), in fp32."""
     log_student = F.log_softmax(student_logits.float() / tau, dim=1)

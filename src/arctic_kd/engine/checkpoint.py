@@ -2,14 +2,18 @@
 
 A checkpoint holds everything needed to use the model without the run's config file: the architecture,
 the class names and the config it was trained with, so `arctic eval` or `predict` need only the file.
+`last.pt` also holds what a killed run needs to continue exactly (optimizer, scheduler, scaler, loader
+position, every random generator), as plain tensors, numbers and lists so `weights_only=True` still loads it.
 """
 
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -71,3 +75,39 @@ def model_from_checkpoint(checkpoint: dict[str, Any]) -> nn.Module:
     model = build_model(checkpoint["model"])
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """Every random generator a training step can touch, in a form `weights_only=True` loads."""
+    version, internal, gauss = random.getstate()
+    numpy = np.random.get_state(legacy=False)
+    state = {
+        "python": {"version": version, "internal": list(internal), "gauss": gauss},
+        "numpy": {
+            "key": numpy["state"]["key"].tolist(),
+            "pos": numpy["state"]["pos"],
+            "has_gauss": numpy["has_gauss"],
+            "gauss": numpy["gauss"],
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    python = state["python"]
+    random.setstate((python["version"], tuple(python["internal"]), python["gauss"]))
+    numpy = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {"key": np.asarray(numpy["key"], dtype=np.uint32), "pos": numpy["pos"]},
+            "has_gauss": numpy["has_gauss"],
+            "gauss": numpy["gauss"],
+        }
+    )
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)

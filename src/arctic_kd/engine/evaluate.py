@@ -23,6 +23,7 @@ def accuracy_report(confusion: Tensor, top5_hits: int) -> dict:
         "per_class": [100.0 * v for v in per_class],
         "confusion": confusion.tolist(),
         "samples": total,
+        "top5_hits": top5_hits,  # with the confusion matrix, what partial results of several processes add up
     }
 
 

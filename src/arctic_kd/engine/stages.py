@@ -5,6 +5,7 @@ Each stage reads a `Config`, builds data, models and the method, and calls the o
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.loaders import make_loaders
 from arctic_kd.distill import build_distiller
 from arctic_kd.distill.base import Vanilla
+from arctic_kd.engine import distributed
 from arctic_kd.engine.checkpoint import build_model, load_checkpoint, model_from_checkpoint, model_spec
+from arctic_kd.engine.distributed import DistContext, resolve_device
 from arctic_kd.engine.evaluate import evaluate
 from arctic_kd.engine.train import fit
 from arctic_kd.errors import ArcticError
@@ -24,18 +27,17 @@ from arctic_kd.errors import ArcticError
 CHANNELS = {"rgb": 3, "ir": 1}
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed every generator; `deterministic` also picks deterministic kernels (slower on GPU), so that
+    two runs, or a run and its resumed copy, give bit-identical weights on the same machine."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     if deterministic:
-        torch.use_deterministic_algorithms(True)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS' condition for determinism
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
 
 
 def _spec(model: ModelConfig, modality: str, num_classes: int) -> dict:
@@ -43,9 +45,19 @@ def _spec(model: ModelConfig, modality: str, num_classes: int) -> dict:
 
 
 def run_train(
-    config: Config, modality: str, run_dir: Path, frame_cache: FrameCache | None = None, progress: bool = True
+    config: Config,
+    modality: str,
+    run_dir: Path,
+    frame_cache: FrameCache | None = None,
+    progress: bool = True,
+    resume: bool = False,
 ) -> dict:
-    """Cross-entropy on one modality: `rgb` trains the teacher (config.teacher), `ir` the IR-only baseline."""
+    """Cross-entropy on one modality: `rgb` trains the teacher (config.teacher), `ir` the IR-only baseline.
+
+    Under `torchrun`, every process runs this; `resume` continues from `run_dir/last.pt` when there is one.
+    """
+    context = distributed.setup(config.device)
+    progress = progress and context.is_main
     seed_everything(config.seed, config.deterministic)
     train, test, class_names = make_loaders(config.data, (modality,), config.seed, frame_cache, progress)
     model_config = config.teacher if modality == "rgb" else config.student
@@ -60,13 +72,19 @@ def run_train(
         "config": config.to_dict(),
         "method": "ce",
     }
-    return _fit(distiller, train, test, config, run_dir, extra, len(class_names), progress)
+    return _fit(distiller, train, test, config, run_dir, extra, context, progress, resume)
 
 
 def run_distill(
-    config: Config, run_dir: Path, frame_cache: FrameCache | None = None, progress: bool = True
+    config: Config,
+    run_dir: Path,
+    frame_cache: FrameCache | None = None,
+    progress: bool = True,
+    resume: bool = False,
 ) -> dict:
     """Distil the frozen RGB teacher checkpoint `config.distill.teacher` into an IR student."""
+    context = distributed.setup(config.device)
+    progress = progress and context.is_main
     seed_everything(config.seed, config.deterministic)
     teacher_checkpoint = load_checkpoint(config.distill.teacher)
     train, test, class_names = make_loaders(config.data, ("rgb", "ir"), config.seed, frame_cache, progress)
@@ -89,20 +107,26 @@ def run_distill(
         "config": config.to_dict(),
         "method": config.distill.method,
     }
-    return _fit(distiller, train, test, config, run_dir, extra, len(class_names), progress)
+    return _fit(distiller, train, test, config, run_dir, extra, context, progress, resume)
 
 
-def _fit(distiller, train, test, config: Config, run_dir: Path, extra, num_classes, progress) -> dict:
+def _fit(
+    distiller, train, test, config: Config, run_dir: Path, extra, context: DistContext, progress, resume
+) -> dict:
+    if context.distributed:
+        train.shard(context.rank, context.world_size, equal_steps=True)
+        test.shard(context.rank, context.world_size, equal_steps=False)
     result = fit(
         distiller,
         train,
         test,
-        config.optim,
+        config,
         run_dir,
         extra,
-        num_classes,
-        resolve_device(config.device),
+        len(extra["class_names"]),
+        context,
         progress,
+        resume,
     )
     skipped = train.report.samples | test.report.samples
     result["skipped"] = {k: f"{v.path}: {v.problem}" for k, v in skipped.items()}

@@ -1,25 +1,36 @@
 """One training loop for every stage: a `Distiller` gives logits and named losses, the loop does the rest.
 
-Per epoch: train with a progress bar, evaluate on the test split, append a line to `metrics.jsonl`,
-write `last.pt` and (when top-1 improves) `best.pt` atomically.
+Per epoch: train with a progress bar, evaluate on the test split, append a line to `metrics.jsonl` (and to
+TensorBoard), write `last.pt` and (when top-1 improves) `best.pt` atomically. Under `torchrun` the student
+and the method's own modules train in DistributedDataParallel (the frozen teacher stays outside it: it has
+nothing to synchronise), each process reads its share of every batch, test results of all processes are
+added up, and only rank 0 writes anything. `last.pt` holds the whole training state, so `resume=True`
+continues a killed run where its last checkpoint left it: bit for bit in deterministic mode.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
-from arctic_kd.config import OptimConfig
+from arctic_kd.config import Config, OptimConfig
 from arctic_kd.distill.base import Distiller
-from arctic_kd.engine.checkpoint import save_checkpoint
-from arctic_kd.engine.evaluate import evaluate
+from arctic_kd.engine import distributed
+from arctic_kd.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from arctic_kd.engine.distributed import DistContext
+from arctic_kd.engine.evaluate import accuracy_report, evaluate
+from arctic_kd.errors import ArcticError
 from arctic_kd.progress import progress_bar, say
 
 
@@ -49,85 +60,303 @@ def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]
     return factor
 
 
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of `train.precision` on `device`; None means plain fp32."""
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision == "fp16" and device.type != "cuda":
+        raise ArcticError("train.precision=fp16 needs a GPU; on CPU use bf16 or fp32")
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+class _Trainable(nn.Module):
+    """The student and the method's own modules: what DistributedDataParallel synchronises. The teacher is
+    deliberately not a submodule (frozen, it has no gradients to reduce and buffers to broadcast)."""
+
+    def __init__(self, distiller: Distiller) -> None:
+        super().__init__()
+        self.student = distiller.student
+        self.extras = distiller.extra_modules()
+        object.__setattr__(self, "distiller", distiller)  # not registered: keeps the teacher out of DDP
+
+    def forward(self, batch: dict) -> tuple[Tensor, dict[str, Tensor]]:
+        return self.distiller.forward_train(batch)
+
+
+@dataclass
+class _Progress:
+    """Where training stands; all of it goes into `last.pt` so a resumed run picks up exactly here."""
+
+    epoch: int = 0  # finished epochs
+    step: int = 0  # optimizer steps taken
+    seconds: float = 0.0  # training time before this process started
+    best: dict = field(default_factory=lambda: {"top1": -1.0})
+    final: dict = field(default_factory=dict)
+    sums: dict[str, float] = field(default_factory=dict)  # loss sums of the epoch in progress
+    count: int = 0  # batches behind `sums`
+
+
+@dataclass
+class _Run:
+    """Everything one `fit` call trains with."""
+
+    distiller: Distiller
+    model: nn.Module  # `_Trainable`, wrapped in DDP when distributed
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    dtype: torch.dtype | None
+    channels_last: bool
+    context: DistContext
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast(self.context.device.type, dtype=self.dtype, enabled=self.dtype is not None)
+
+    def to_device(self, batch: dict) -> dict:
+        def move(value: Any) -> Any:
+            if not torch.is_tensor(value):
+                return value
+            value = value.to(self.context.device, non_blocking=True)
+            if self.channels_last and value.dim() == 5:
+                value = value.contiguous(memory_format=torch.channels_last_3d)
+            return value
+
+        return {k: move(v) for k, v in batch.items()}
+
+
 def fit(
     distiller: Distiller,
     train_batches,
     test_batches,
-    config: OptimConfig,
+    config: Config,
     run_dir: Path,
     checkpoint_extra: dict,
     num_classes: int,
-    device: torch.device,
+    context: DistContext,
     progress: bool = True,
+    resume: bool = False,
 ) -> dict:
-    """Train `distiller.student` (and the method's modules); returns the best and the final test metrics."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    distiller.to(device)
-    optimizer = build_optimizer(distiller.trainable_parameters(), config)
-    steps_per_epoch = len(train_batches)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        warmup_cosine(config.epochs * steps_per_epoch, round(config.warmup_epochs * steps_per_epoch)),
-    )
-    best: dict = {"top1": -1.0}
-    final: dict = {}
+    """Train `distiller.student` (and the method's modules); returns the best and the final test metrics.
+
+    `train_batches`/`test_batches` are this process's shares (see `ClipLoader.shard`).
+    """
+    progress = progress and context.is_main
+    run = _prepare(distiller, config, context, len(train_batches))
+    state = _Progress()
+    checkpoint_path = run_dir / "last.pt"
+    if resume and checkpoint_path.is_file():
+        state = _restore(load_checkpoint(checkpoint_path), run, train_batches)
+        if progress:
+            say(f"resuming {run_dir} after epoch {state.epoch} (step {state.step})")
+    elif resume and progress:
+        say(f"nothing to resume in {run_dir} (no last.pt): starting from scratch")
+    log = _Log(run_dir, config, state, context.is_main)
     start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        losses = _train_epoch(distiller, train_batches, optimizer, scheduler, config, device, epoch, progress)
-        metrics = evaluate(distiller.student, test_batches, distiller.student_modality, num_classes, device)
-        record = {
-            "epoch": epoch,
-            "lr": scheduler.get_last_lr()[0],
-            "seconds": time.perf_counter() - start,
-            **{f"train_{k}": v for k, v in losses.items()},
-            **{f"test_{k}": metrics[k] for k in ("top1", "top5", "mean_class")},
-        }
-        with open(run_dir / "metrics.jsonl", "a") as log:
-            log.write(json.dumps(record) + "\n")
-        payload = {
-            **checkpoint_extra,
-            "state_dict": distiller.student.state_dict(),
-            "method_state": distiller.extra_modules().state_dict(),
-            "epoch": epoch,
-            "metrics": metrics,
-        }
-        save_checkpoint(run_dir / "last.pt", payload)
-        if metrics["top1"] > best["top1"]:
-            best = {**metrics, "epoch": epoch}
-            save_checkpoint(run_dir / "best.pt", payload)
-        final = {**metrics, "epoch": epoch}
+
+    def elapsed() -> float:
+        return state.seconds + time.perf_counter() - start
+
+    def save_last() -> None:
+        if context.is_main:
+            save_checkpoint(checkpoint_path, _payload(checkpoint_extra, run, state, train_batches, elapsed()))
+
+    for epoch in range(state.epoch + 1, config.optim.epochs + 1):
+        losses = _train_epoch(run, train_batches, config, state, epoch, save_last, progress)
+        metrics = _evaluate(run, test_batches, num_classes)
+        state.epoch, state.sums, state.count = epoch, {}, 0
+        state.final = {**metrics, "epoch": epoch}
+        improved = metrics["top1"] > state.best["top1"]
+        if improved:
+            state.best = {**metrics, "epoch": epoch}
+        log.epoch(
+            {
+                "epoch": epoch,
+                "lr": run.scheduler.get_last_lr()[0],
+                "seconds": elapsed(),
+                **{f"train_{k}": v for k, v in losses.items()},
+                **{f"test_{k}": metrics[k] for k in ("top1", "top5", "mean_class", "samples")},
+            },
+            state.step,
+        )
+        save_last()
+        if improved and context.is_main:
+            save_checkpoint(run_dir / "best.pt", _payload(checkpoint_extra, run, state, train_batches))
         if progress:
             say(
-                f"epoch {epoch}/{config.epochs}: loss {losses['total']:.3f}  "
+                f"epoch {epoch}/{config.optim.epochs}: loss {losses['total']:.3f}  "
                 f"test top-1 {metrics['top1']:.1f}  top-5 {metrics['top5']:.1f}"
             )
-    return {"best": best, "final": final, "seconds": time.perf_counter() - start}
+    log.close()
+    # LEARNING CURVES (lead to wire, issue 6): on rank 0, here —
+    #   plot_learning_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")  (arctic_kd.viz.curves)
+    distributed.barrier(context)
+    return {"best": state.best, "final": state.final, "seconds": elapsed()}
+
+
+def _prepare(distiller: Distiller, config: Config, context: DistContext, steps_per_epoch: int) -> _Run:
+    device = context.device
+    if config.train.sync_batchnorm and context.distributed:
+        distiller.student = distributed.convert_sync_batchnorm(distiller.student, device)
+        for name, module in distiller.extra_modules().items():
+            setattr(distiller, name, distributed.convert_sync_batchnorm(module, device))
+    channels_last = config.train.channels_last and device.type == "cuda"
+    distiller.to(device)
+    if channels_last:
+        distiller.to(memory_format=torch.channels_last_3d)
+    model: nn.Module = _Trainable(distiller)
+    if context.distributed:
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer = build_optimizer(distiller.trainable_parameters(), config.optim)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        warmup_cosine(
+            config.optim.epochs * steps_per_epoch, round(config.optim.warmup_epochs * steps_per_epoch)
+        ),
+    )
+    dtype = autocast_dtype(config.train.precision, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    return _Run(distiller, model, optimizer, scheduler, scaler, dtype, channels_last, context)
+
+
+def _payload(extra: dict, run: _Run, state: _Progress, loader, seconds: float | None = None) -> dict:
+    """A checkpoint: the deployable student, plus (for `last.pt`, given `seconds`) the training state."""
+    payload = {
+        **extra,
+        "state_dict": run.distiller.student.state_dict(),
+        "method_state": run.distiller.extra_modules().state_dict(),
+        "epoch": state.epoch,
+        "step": state.step,
+        "metrics": state.final,
+    }
+    if seconds is not None:
+        payload["resume"] = {
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(),
+            "scaler": run.scaler.state_dict(),
+            "loader": loader.state_dict(),
+            "rng": rng_state(run.context.device),
+            "seconds": seconds,
+            "best": state.best,
+            "sums": dict(state.sums),
+            "count": state.count,
+        }
+    return payload
+
+
+def _restore(checkpoint: dict, run: _Run, loader) -> _Progress:
+    if "resume" not in checkpoint:
+        raise ArcticError("last.pt holds no training state to resume from (written by an older version)")
+    saved = checkpoint["resume"]
+    run.distiller.student.load_state_dict(checkpoint["state_dict"])
+    run.distiller.extra_modules().load_state_dict(checkpoint["method_state"])
+    run.optimizer.load_state_dict(saved["optimizer"])
+    run.scheduler.load_state_dict(saved["scheduler"])
+    run.scaler.load_state_dict(saved["scaler"])
+    loader.load_state_dict(saved["loader"])
+    restore_rng_state(saved["rng"], run.context.device)
+    final = {**checkpoint["metrics"], "epoch": checkpoint["epoch"]} if checkpoint["metrics"] else {}
+    return _Progress(
+        checkpoint["epoch"],
+        checkpoint["step"],
+        saved["seconds"],
+        saved["best"],
+        final,
+        saved["sums"],
+        saved["count"],
+    )
 
 
 def _train_epoch(
-    distiller, batches, optimizer, scheduler, config, device, epoch, progress
+    run: _Run, batches, config: Config, state: _Progress, epoch: int, save_last: Callable[[], None], progress
 ) -> dict[str, float]:
-    distiller.train()
-    sums: dict[str, float] = defaultdict(float)
-    count = 0
+    """One pass (or the rest of one, after a resume); the epoch's mean losses over every process."""
+    run.distiller.train()
+    sums: dict[str, float] = defaultdict(float, state.sums)
+    state.sums = sums
     bar = progress_bar(batches, desc=f"epoch {epoch}", unit="batch", leave=False, enabled=progress)
+    parameters = list(run.distiller.trainable_parameters())
     for batch in bar:
-        batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-        _, losses = distiller.forward_train(batch)
+        batch = run.to_device(batch)
+        with run.autocast():
+            _, losses = run.model(batch)
         total = sum(losses.values())
         if not torch.isfinite(total):
             raise FloatingPointError(f"epoch {epoch}: loss became {total.item()} ({_format(losses)})")
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        if config.clip_grad > 0:
-            torch.nn.utils.clip_grad_norm_(list(distiller.trainable_parameters()), config.clip_grad)
-        optimizer.step()
-        scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(total).backward()
+        if config.optim.clip_grad > 0:
+            run.scaler.unscale_(run.optimizer)
+            torch.nn.utils.clip_grad_norm_(parameters, config.optim.clip_grad)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
         for name, value in {**losses, "total": total}.items():
             sums[name] += float(value.detach())
-        count += 1
-        bar.set_postfix_str(_format({k: v / count for k, v in sums.items()}))
-    return {k: v / max(count, 1) for k, v in sums.items()}
+        state.count += 1
+        state.step += 1
+        bar.set_postfix_str(_format({k: v / state.count for k, v in sums.items()}))
+        if config.train.checkpoint_every and state.step % config.train.checkpoint_every == 0:
+            save_last()
+    names = sorted(sums)
+    totals = distributed.all_sum(
+        torch.tensor([sums[n] for n in names] + [state.count], dtype=torch.float64), run.context
+    )
+    return {n: float(v) / max(float(totals[-1]), 1.0) for n, v in zip(names, totals[:-1], strict=True)}
+
+
+def _evaluate(run: _Run, batches, num_classes: int) -> dict:
+    """Test metrics of the student over every process's share: each test clip counted exactly once."""
+    with run.autocast():
+        metrics = evaluate(
+            run.distiller.student, batches, run.distiller.student_modality, num_classes, run.context.device
+        )
+    if not run.context.distributed:
+        return metrics
+    counts = torch.cat([torch.tensor(metrics["confusion"]).flatten(), torch.tensor([metrics["top5_hits"]])])
+    counts = distributed.all_sum(counts, run.context)
+    return accuracy_report(counts[:-1].view(num_classes, num_classes), int(counts[-1]))
+
+
+class _Log:
+    """`metrics.jsonl` and TensorBoard, written by rank 0 only; a resumed run drops what its checkpoint
+    does not cover (an epoch logged after the last checkpoint was written will be trained again)."""
+
+    def __init__(self, run_dir: Path, config: Config, state: _Progress, enabled: bool) -> None:
+        self.enabled = enabled
+        self.path = run_dir / "metrics.jsonl"
+        self.writer = None
+        if not enabled:
+            return
+        run_dir.mkdir(parents=True, exist_ok=True)
+        kept = [line for line in _read_lines(self.path) if json.loads(line)["epoch"] <= state.epoch]
+        self.path.write_text("".join(f"{line}\n" for line in kept))
+        if config.train.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter  # imports TensorBoard: slow, so only here
+
+            self.writer = SummaryWriter(
+                run_dir / "tensorboard", purge_step=state.step + 1 if state.step else None
+            )
+
+    def epoch(self, record: dict, step: int) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as log:
+            log.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for key, value in record.items():
+                if key != "epoch":
+                    self.writer.add_scalar(key.replace("_", "/", 1), value, step)
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _read_lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.is_file() else []
 
 
 def _format(losses: dict) -> str:
