@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_fn
 from torch import Tensor, nn
 
 from arctic_kd.errors import ArcticError
@@ -113,7 +112,7 @@ class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
         dims = [0, *range(2, input.dim())]
         shape = [1, -1] + [1] * (input.dim() - 2)
         count = torch.tensor([input.numel() / input.shape[1]], dtype=input.dtype, device=input.device)
-        stats = dist_fn.all_reduce(torch.cat([input.sum(dims), input.pow(2).sum(dims), count]))
+        stats = _AllSum.apply(torch.cat([input.sum(dims), input.pow(2).sum(dims), count]))
         channels = input.shape[1]
         total = stats[-1]
         mean = stats[:channels] / total
@@ -131,6 +130,22 @@ class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
         momentum = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
         self.running_mean.lerp_(mean, momentum)
         self.running_var.lerp_(unbiased_var, momentum)
+
+
+class _AllSum(torch.autograd.Function):
+    """Sum over processes, differentiable: the gradient of a sum is the sum of the gradients."""
+
+    @staticmethod
+    def forward(ctx, tensor: Tensor) -> Tensor:
+        total = tensor.clone()
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        total = grad.clone()
+        dist.all_reduce(total)
+        return total
 
 
 def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:

@@ -1,0 +1,144 @@
+"""Distributed training: sharded loading, and two `torchrun` processes on CPU (gloo) training as one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from arctic_kd.cli import main
+from arctic_kd.config import DataConfig
+from arctic_kd.data.loaders import make_loaders, protocol_samples
+from arctic_kd.engine.checkpoint import load_checkpoint
+from arctic_kd.errors import DataError
+
+GLOBAL_BATCH = 4
+
+
+def tiny_run(root) -> list[str]:
+    settings = {
+        "data.root": root,
+        "data.rgb_size": 32,
+        "data.ir_size": 32,
+        "data.num_frames": 4,
+        "data.batch_size": GLOBAL_BATCH,
+        "data.workers": 0,
+        "data.cache": "false",
+        "teacher.width": 0.125,
+        "student.width": 0.125,
+        "train.tensorboard": "false",
+    }
+    return [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
+
+
+@pytest.fixture(scope="module")
+def odd_dataset(tiny_dataset, tmp_path_factory):
+    """The tiny dataset with one test sample's IR video removed: an odd test split, where padding shows."""
+    root = tmp_path_factory.mktemp("odd") / "tiny"
+    shutil.copytree(tiny_dataset, root)
+    test_names = protocol_samples(_data(root), ("ir",)).test
+    (root / "nturgb+d_ir" / f"{test_names[0].sample_id}_ir.avi").unlink()
+    return root
+
+
+def _data(root, batch_size: int = GLOBAL_BATCH) -> DataConfig:
+    return DataConfig(root=str(root), rgb_size=32, ir_size=32, num_frames=4, batch_size=batch_size, workers=0)
+
+
+def _batches(loader) -> list[dict[str, torch.Tensor]]:
+    """Each batch as {sample id: IR clip}."""
+    return [dict(zip(batch["sample_id"], batch["ir"], strict=True)) for batch in loader]
+
+
+def test_the_shards_of_a_batch_make_the_single_process_batch_with_the_same_clips(odd_dataset):
+    def loaders(world_size: int, rank: int):
+        train, test, _ = make_loaders(_data(odd_dataset), ("ir",), seed=3, progress=False)
+        if world_size > 1:
+            train.shard(rank, world_size, equal_steps=True)
+            test.shard(rank, world_size, equal_steps=False)
+        return train, test
+
+    (train, _), *shards = [loaders(1, 0), loaders(2, 0), loaders(2, 1)]
+    for _epoch in range(2):  # the second pass has another order, in every process alike
+        single = _batches(train)
+        parts = [_batches(shard_train) for shard_train, _ in shards]
+        assert len(single) == len(parts[0]) == len(parts[1]) == len(train) == len(shards[0][0])
+        for whole, first, second in zip(single, *parts, strict=True):
+            assert len(first) == len(second) == GLOBAL_BATCH // 2
+            assert {**first, **second}.keys() == whole.keys()
+            for sample_id, clip in {**first, **second}.items():  # augmentation does not depend on the rank
+                torch.testing.assert_close(clip, whole[sample_id], rtol=0, atol=0)
+
+    test_ids = [set(batch) for _, shard_test in shards for batch in _batches(shard_test)]
+    every_id = [sample_id for batch in test_ids for sample_id in batch]
+    expected = {s.sample_id for s in protocol_samples(_data(odd_dataset), ("ir",)).test}
+    assert len(every_id) == len(expected) == 5 and set(every_id) == expected  # once each, no padding
+    assert [len(batch) for _, shard_test in shards for batch in _batches(shard_test)] == [2, 1, 2]
+
+
+def test_a_loader_resumes_in_the_middle_of_a_pass(odd_dataset):
+    def loader():
+        return make_loaders(_data(odd_dataset), ("ir",), seed=0, progress=False)[0]
+
+    running = loader()
+    list(running)  # pass 0
+    stream = iter(running)
+    next(stream)
+    state = running.state_dict()
+    assert state == {"epoch": 1, "batch": 1}
+    resumed = loader()
+    resumed.load_state_dict(state)
+    rest, again = _batches(stream), _batches(resumed)
+    assert [b.keys() for b in rest] == [b.keys() for b in again] and len(rest) == len(running) - 1
+    for a, b in zip(rest, again, strict=True):
+        for sample_id in a:
+            torch.testing.assert_close(a[sample_id], b[sample_id], rtol=0, atol=0)
+
+
+def test_a_global_batch_that_does_not_split_evenly_is_an_error(odd_dataset):
+    train, _, _ = make_loaders(_data(odd_dataset, batch_size=3), ("ir",), seed=0, progress=False)
+    with pytest.raises(DataError, match="does not split evenly between 2 processes"):
+        train.shard(0, 2, equal_steps=True)
+
+
+def test_torchrun_with_two_processes_gives_the_metrics_of_one_process(odd_dataset, tmp_path):
+    """Two gloo processes with batch 2 each against one process with batch 4, SyncBatchNorm on.
+
+    Tolerance: the two runs do the same arithmetic in another order (gradients averaged across processes,
+    BatchNorm statistics as sums of the two halves, E[x²]−E[x]² instead of torch's two-pass variance), so
+    weights agree to float32 rounding, amplified by a few training steps: 1e-5 absolute (measured: about
+    4e-7; without synchronised BatchNorm they differ by 2e-3 and more). The evaluation metrics, which only
+    depend on each clip's arg-max, must then be equal; the training losses agree to 1e-5 relative.
+    """
+    args = ["train", "--modality", "ir", *tiny_run(odd_dataset)]
+    args += ["--set", "optim.epochs=2", "--set", "optim.lr=0.01", "--set", "train.sync_batchnorm=true"]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    done = subprocess.run(
+        [*launch, "-m", "arctic_kd", *args, "--out", str(tmp_path / "two")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("final (epoch 2)") == 1  # rank 0 alone reports
+
+    one, two = (_metrics(tmp_path / name) for name in ("one", "two"))
+    assert len(one) == len(two) == 2
+    for single, double in zip(one, two, strict=True):
+        assert double["test_samples"] == single["test_samples"] == 5  # odd: a padded shard would count 6
+        for key in ("test_top1", "test_top5", "test_mean_class"):
+            assert double[key] == single[key]
+        assert double["train_ce"] == pytest.approx(single["train_ce"], rel=1e-5)
+    weights = [load_checkpoint(tmp_path / name / "last.pt")["state_dict"] for name in ("one", "two")]
+    assert weights[0].keys() == weights[1].keys()  # synchronised BatchNorm saves plain BatchNorm keys
+    for key, value in weights[0].items():
+        torch.testing.assert_close(weights[1][key], value, rtol=0, atol=1e-5, msg=key)
+
+
+def _metrics(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
