@@ -335,9 +335,7 @@ class _Log:
         if config.train.tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # imports TensorBoard: slow, so only here
 
-            self.writer = SummaryWriter(
-                run_dir / "tensorboard", purge_step=state.step + 1 if state.step else None
-            )
+            self.writer = SummaryWriter(run_dir / "tensorboard", purge_step=_first_unsaved_step(state))
 
     def epoch(self, record: dict, step: int) -> None:
         if not self.enabled:
@@ -353,6 +351,14 @@ class _Log:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def _first_unsaved_step(state: _Progress) -> int | None:
+    """The first TensorBoard step a resumed run writes again: after an epoch's end, the next step; in the
+    middle of an epoch, its own step too (the epoch's record, logged at its last step, is redone)."""
+    if state.step == 0:
+        return None
+    return state.step if state.count else state.step + 1
 
 
 def _read_lines(path: Path) -> list[str]:
