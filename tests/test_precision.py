@@ -1,0 +1,91 @@
+"""Mixed precision: the networks may run in bf16/fp16, the distillation losses stay in fp32."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from arctic_kd.cli import main
+from arctic_kd.config import ArcConfig, ArmConfig, DistillConfig
+from arctic_kd.distill import ARCTIC
+from arctic_kd.distill.arctic import AttentionRelationMatching, similarity_rows
+from arctic_kd.distill.base import kd_divergence
+from arctic_kd.engine.checkpoint import load_checkpoint
+from arctic_kd.engine.train import autocast_dtype
+from arctic_kd.errors import ArcticError
+from arctic_kd.models import video_resnet
+from tests.test_distributed import tiny_run
+
+BF16 = {"device_type": "cpu", "dtype": torch.bfloat16}
+
+
+def tiny(in_channels: int) -> torch.nn.Module:
+    return video_resnet("r3d", 10, num_classes=5, in_channels=in_channels, width=0.125)
+
+
+def test_relations_and_kd_are_computed_in_fp32_under_autocast():
+    torch.manual_seed(0)
+    features = {s: torch.randn(4, 8, 2, 3, 3) for s in ("layer1", "layer2")}
+    other = {s: torch.randn(4, 8, 2, 3, 3) for s in ("layer1", "layer2")}
+    matcher = AttentionRelationMatching(
+        {"layer1": 8, "layer2": 8}, {"layer1": 8, "layer2": 8}, ArmConfig(stages=("layer1", "layer2"))
+    ).eval()
+    logits, probs = torch.randn(4, 5), torch.softmax(torch.randn(4, 5), 1)
+    plain = (similarity_rows(features["layer1"]), matcher(features, other), kd_divergence(logits, probs, 4.0))
+    with torch.autocast(**BF16):
+        mixed = (
+            similarity_rows(features["layer1"]),
+            matcher(features, other),
+            kd_divergence(logits, probs, 4.0),
+        )
+        assert (features["layer1"].flatten(1) @ features["layer1"].flatten(1).t()).dtype == torch.bfloat16
+    for exact, value in zip(plain, mixed, strict=True):
+        assert value.dtype == torch.float32
+        torch.testing.assert_close(value, exact, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("maps", ["cam", "gradcam"])
+def test_an_arctic_step_trains_under_bf16_autocast(maps):
+    torch.manual_seed(0)
+    distiller = ARCTIC(tiny(1), tiny(3).eval(), DistillConfig(arc=ArcConfig(maps=maps)))
+    batch = {
+        "rgb": torch.randn(4, 3, 4, 32, 32),
+        "ir": torch.randn(4, 1, 4, 32, 32),
+        "label": torch.arange(4),
+    }
+    with torch.autocast(**BF16):
+        logits, losses = distiller.forward_train(batch)
+    assert logits.dtype == torch.bfloat16  # the network did run in bf16
+    assert set(losses) == {"ce", "arm", "arc", "kd"}
+    assert all(loss.dtype == torch.float32 and torch.isfinite(loss) for loss in losses.values())
+    sum(losses.values()).backward()
+    assert all(p.grad is not None for p in distiller.student.parameters())
+
+
+def test_precision_names_resolve_per_device():
+    cpu = torch.device("cpu")
+    assert autocast_dtype("auto", cpu) is None and autocast_dtype("fp32", cpu) is None
+    assert autocast_dtype("bf16", cpu) is torch.bfloat16
+    with pytest.raises(ArcticError, match="fp16 needs a GPU"):
+        autocast_dtype("fp16", cpu)
+
+
+def test_training_in_bf16_on_cpu(tiny_dataset, tmp_path):
+    out = tmp_path / "bf16"
+    args = [
+        "train",
+        "--modality",
+        "ir",
+        "--out",
+        str(out),
+        *tiny_run(tiny_dataset),
+        "--set",
+        "optim.epochs=1",
+    ]
+    assert main([*args, "--set", "train.precision=bf16"]) == 0
+    record = json.loads((out / "metrics.jsonl").read_text())
+    assert math.isfinite(record["train_ce"]) and record["test_samples"] == 6
+    assert all(v.dtype != torch.bfloat16 for v in load_checkpoint(out / "last.pt")["state_dict"].values())
