@@ -146,7 +146,7 @@ def fit(
     run = _prepare(distiller, config, context, len(train_batches))
     state = _Progress()
     checkpoint_path = run_dir / "last.pt"
-    if resume and checkpoint_path.is_file():
+    if resume and _visible_to_all(checkpoint_path, context):
         state = _restore(load_checkpoint(checkpoint_path), run, train_batches)
         if progress:
             say(f"resuming {run_dir} after epoch {state.epoch} (step {state.step})")
@@ -193,6 +193,17 @@ def fit(
     #   plot_learning_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")  (arctic_kd.viz.curves)
     distributed.barrier(context)
     return {"best": state.best, "final": state.final, "seconds": elapsed()}
+
+
+def _visible_to_all(path: Path, context: DistContext) -> bool:
+    """Whether every process sees `path`; an error when only some do (every rank must resume alike)."""
+    seen = int(distributed.all_sum(torch.tensor(int(path.is_file())), context))
+    if 0 < seen < context.world_size:
+        raise ArcticError(
+            f"{path} is visible to {seen} of {context.world_size} processes: to resume a run on several "
+            "nodes, its folder must be on a filesystem they all share"
+        )
+    return seen > 0
 
 
 def _prepare(distiller: Distiller, config: Config, context: DistContext, steps_per_epoch: int) -> _Run:
