@@ -364,11 +364,12 @@ class _Log:
             self.writer.close()
 
 
-def _first_unsaved_step(state: _Progress) -> int | None:
-    """The first TensorBoard step a resumed run writes again: after an epoch's end, the next step; in the
-    middle of an epoch, its own step too (the epoch's record, logged at its last step, is redone)."""
+def _first_unsaved_step(state: _Progress) -> int:
+    """The first TensorBoard step this run writes, from which older events of the folder are hidden: 0 for
+    a new run; after a resume, the step after the checkpoint's epoch, or in the middle of an epoch, the
+    checkpoint's own step (the epoch's record, logged at its last step, is written again)."""
     if state.step == 0:
-        return None
+        return 0
     return state.step if state.count else state.step + 1
 
 
