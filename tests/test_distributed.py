@@ -11,10 +11,13 @@ import pytest
 import torch
 
 from arctic_kd.cli import main
-from arctic_kd.config import DataConfig
+from arctic_kd.config import DataConfig, DistillConfig
 from arctic_kd.data.loaders import make_loaders, protocol_samples
+from arctic_kd.distill import ARCTIC
 from arctic_kd.engine.checkpoint import load_checkpoint
-from arctic_kd.errors import DataError
+from arctic_kd.engine.train import TrainableModules
+from arctic_kd.errors import ArcticError
+from arctic_kd.models import video_resnet
 
 GLOBAL_BATCH = 4
 
@@ -101,7 +104,7 @@ def test_a_loader_resumes_in_the_middle_of_a_pass(odd_dataset):
 
 def test_a_global_batch_that_does_not_split_evenly_is_an_error(odd_dataset):
     train, _, _ = make_loaders(_data(odd_dataset, batch_size=3), ("ir",), seed=0, progress=False)
-    with pytest.raises(DataError, match="does not split evenly between 2 processes"):
+    with pytest.raises(ArcticError, match="does not split evenly between 2 processes"):
         train.shard(0, 2, equal_steps=True)
 
 
@@ -142,3 +145,16 @@ def test_torchrun_with_two_processes_gives_the_metrics_of_one_process(odd_datase
 
 def _metrics(run_dir) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_ddp_synchronises_the_student_and_the_method_modules_never_the_teacher():
+    def tiny(in_channels: int) -> torch.nn.Module:
+        return video_resnet("r3d", 10, num_classes=2, in_channels=in_channels, width=0.125)
+
+    distiller = ARCTIC(tiny(1), tiny(3), DistillConfig())
+    synchronised = TrainableModules(distiller)
+    params = {id(p) for p in synchronised.parameters()}
+    assert params == {id(p) for p in distiller.trainable_parameters()}
+    assert any(name.startswith("extras.arm.") for name, _ in synchronised.named_parameters())
+    teacher = {id(t) for t in [*distiller.teacher.parameters(), *distiller.teacher.buffers()]}
+    assert not teacher & (params | {id(b) for b in synchronised.buffers()})

@@ -34,7 +34,7 @@ from arctic_kd.data.transforms import (
     within,
 )
 from arctic_kd.data.video import VideoReader
-from arctic_kd.errors import DataError
+from arctic_kd.errors import ArcticError, DataError
 
 MODALITIES = ("rgb", "ir")
 
@@ -293,9 +293,9 @@ class ClipLoader:
         a single process. `equal_steps` (training) pads the share so every process takes as many steps as
         the others; without it (evaluation) each sample is read by exactly one process, none twice."""
         if self.batch_size % world_size:
-            raise DataError(
-                "data.batch_size",
-                f"the global batch of {self.batch_size} does not split evenly between {world_size} processes",
+            raise ArcticError(
+                f"data.batch_size: the global batch of {self.batch_size} does not split evenly between "
+                f"{world_size} processes"
             )
         self._sampler.rank, self._sampler.world_size = rank, world_size
         self._sampler.equal_steps = equal_steps

@@ -71,7 +71,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
-class _Trainable(nn.Module):
+class TrainableModules(nn.Module):
     """The student and the method's own modules: what DistributedDataParallel synchronises. The teacher is
     deliberately not a submodule (frozen, it has no gradients to reduce and buffers to broadcast)."""
 
@@ -103,7 +103,7 @@ class _Run:
     """Everything one `fit` call trains with."""
 
     distiller: Distiller
-    model: nn.Module  # `_Trainable`, wrapped in DDP when distributed
+    model: nn.Module  # `TrainableModules`, wrapped in DDP when distributed
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
@@ -216,7 +216,7 @@ def _prepare(distiller: Distiller, config: Config, context: DistContext, steps_p
     distiller.to(device)
     if channels_last:
         distiller.to(memory_format=torch.channels_last_3d)
-    model: nn.Module = _Trainable(distiller)
+    model: nn.Module = TrainableModules(distiller)
     if context.distributed:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = build_optimizer(distiller.trainable_parameters(), config.optim)
