@@ -20,22 +20,23 @@ from torch.utils.data import DataLoader, Dataset
 
 from arctic_kd.data.cache import DecodedVideo, FrameCache
 from arctic_kd.data.person import PixelBox, square_region
-from arctic_kd.data.sampling import frame_indices, segment_times
+from arctic_kd.data.sampling import clip_offsets, frame_indices, segment_times
 from arctic_kd.data.transforms import (
     MODALITY_STATS,
     CropBox,
     apply_crop,
-    centre_crop,
     jitter_colours,
     sample_crop,
     standardise,
     to_tensor,
+    view_crops,
     within,
 )
 from arctic_kd.data.video import VideoReader
 from arctic_kd.errors import DataError
 
 MODALITIES = ("rgb", "ir")
+WHOLE_FRAME = CropBox(0.0, 0.0, 1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,11 @@ class PairedClipDataset(Dataset):
 
     Training randomness is drawn from torch's generator (mixed with `seed`) because DataLoader seeds that one
     in each worker: clips are reproducible for a fixed torch seed, and workers don't repeat each other.
+
+    Multi-view testing: with `test_clips` × `test_crops` > 1 (test mode only) each modality comes as
+    (V, C, T, H, W), V = clips × crops, clip-major; clips sample the TSN segments at evenly spaced offsets
+    (`sampling.clip_offsets`), crops lie along the region's longer side (`transforms.view_crops`), and view 0
+    is always the single-clip test clip (segment centres, centre crop).
     """
 
     def __init__(
@@ -91,6 +97,8 @@ class PairedClipDataset(Dataset):
         ir_size: tuple[int, int] = (112, 112),
         crop_scale: tuple[float, float] = (0.6, 1.0),
         test_crop: float = 1.0,
+        test_clips: int = 1,
+        test_crops: int = 1,
         max_duration_mismatch: float = 0.25,
         seed: int = 0,
         decode_threads: int = 1,
@@ -113,6 +121,11 @@ class PairedClipDataset(Dataset):
         self.sizes = {"rgb": rgb_size, "ir": ir_size}
         self.crop_scale = crop_scale
         self.test_crop = test_crop
+        if train and test_clips * test_crops != 1:
+            raise ValueError("multi-view clips (test_clips, test_crops) are for testing, not training")
+        self.clip_offsets = clip_offsets(test_clips)
+        self.test_crops = test_crops
+        view_crops(test_crop, test_crops, 1, 1)  # reject a bad crop count now, not in a worker
         self.max_duration_mismatch = max_duration_mismatch
         self.seed = seed
         self.decode_threads = decode_threads
@@ -134,8 +147,12 @@ class PairedClipDataset(Dataset):
 
     def _load(self, sample: PairedSample) -> dict:
         rng = self._rng()
-        times = segment_times(self.num_frames, rng)
-        box = sample_crop(rng, self.crop_scale) if rng is not None else centre_crop(self.test_crop)
+        if rng is None:
+            times = [segment_times(self.num_frames, None, offset) for offset in self.clip_offsets]
+            train_box = None
+        else:
+            times = [segment_times(self.num_frames, rng)]
+            train_box = sample_crop(rng, self.crop_scale)
         clip: dict = {}
         with ExitStack() as stack:
             readers = {m: stack.enter_context(self._open(sample.path(m), m == "ir")) for m in self.modalities}
@@ -144,24 +161,35 @@ class PairedClipDataset(Dataset):
             span = _relative_span(sample, readers, stack)
             for modality, reader in readers.items():
                 start, end = _frame_range(span, reader.num_frames)
-                indices = frame_indices(times, reader.num_frames, start, end)
-                frames = reader.read(indices, gray=modality == "ir")
-                cropped = apply_crop(
-                    frames, self._region(sample, modality, reader, box), self.sizes[modality]
-                )
-                if modality == "rgb" and rng is not None:
-                    cropped = jitter_colours(cropped, rng, self.colour_jitter)
-                clip[modality] = to_tensor(cropped, *self.normalization[modality])
-                if modality in self.standardised:
-                    clip[modality] = standardise(clip[modality])
+                indices = [frame_indices(t, reader.num_frames, start, end) for t in times]
+                frames = reader.read(np.concatenate(indices), gray=modality == "ir")
+                region = self._region(sample, modality, reader)
+                boxes = [train_box] if train_box is not None else self._test_boxes(region, reader)
+                views = [
+                    self._view(clip_frames, modality, within(region, box), rng)
+                    for clip_frames in np.split(frames, len(times))
+                    for box in boxes
+                ]
+                clip[modality] = views[0] if len(views) == 1 else torch.stack(views)
         return {**clip, "label": sample.label, "sample_id": sample.sample_id}
 
-    def _region(self, sample: PairedSample, modality: str, reader, box: CropBox) -> CropBox:
-        """The crop decision, taken inside the performer's square when the sample has person boxes."""
+    def _view(self, frames: np.ndarray, modality: str, box: CropBox, rng) -> torch.Tensor:
+        cropped = apply_crop(frames, box, self.sizes[modality])
+        if modality == "rgb" and rng is not None:
+            cropped = jitter_colours(cropped, rng, self.colour_jitter)
+        tensor = to_tensor(cropped, *self.normalization[modality])
+        return standardise(tensor) if modality in self.standardised else tensor
+
+    def _region(self, sample: PairedSample, modality: str, reader) -> CropBox:
+        """Where crops are taken: the performer's square when the sample has person boxes, else the frame."""
         if sample.person is None or self.person_margin is None:
-            return box
-        person = square_region(sample.person[modality], reader.width, reader.height, self.person_margin)
-        return within(person, box)
+            return WHOLE_FRAME
+        return square_region(sample.person[modality], reader.width, reader.height, self.person_margin)
+
+    def _test_boxes(self, region: CropBox, reader) -> list[CropBox]:
+        width = (region.x1 - region.x0) * reader.width
+        height = (region.y1 - region.y0) * reader.height
+        return view_crops(self.test_crop, self.test_crops, width, height)
 
     def _open(self, path: Path, gray: bool) -> VideoReader | DecodedVideo:
         if self.frame_cache is not None:

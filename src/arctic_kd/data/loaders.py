@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from arctic_kd.config import DataConfig
+from arctic_kd.config import ConfigError, DataConfig
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.dataset import ClipLoader, PairedClipDataset, PairedSample
 from arctic_kd.data.ntu import NtuSample, index_ntu
@@ -68,21 +68,10 @@ def make_loaders(
     (pass the same cache to several stages to decode only once); clips are then cut in the main process.
     """
     samples = protocol_samples(config, modalities, progress)
-    workers = config.workers
-    if config.cache:
-        frame_cache = frame_cache or FrameCache(config.cache_side)
-        videos = [(s.path(m), m == "ir") for s in samples.train + samples.test for m in modalities]
-        frame_cache.preload(videos, workers, progress)
-        workers = 0
-    common = {
-        "num_frames": config.num_frames,
-        "modalities": tuple(modalities),
-        "rgb_size": (config.rgb_size,) * 2,
-        "ir_size": (config.ir_size,) * 2,
-        "frame_cache": frame_cache if config.cache else None,
-        "person_margin": config.person_margin,
-        "standardised": config.standardise,
-    }
+    frame_cache, workers = _prepare_cache(
+        config, samples.train + samples.test, modalities, frame_cache, progress
+    )
+    common = _clip_options(config, modalities, frame_cache)
     train_set = PairedClipDataset(
         samples.train,
         train=True,
@@ -97,3 +86,63 @@ def make_loaders(
     train = ClipLoader(train_set, config.batch_size, shuffle=True, drop_last=drop_last, seed=seed, **loader)
     test = ClipLoader(test_set, config.batch_size, **loader)
     return train, test, samples.class_names
+
+
+def make_view_loader(
+    config: DataConfig,
+    modalities: Sequence[str],
+    frame_cache: FrameCache | None = None,
+    progress: bool = True,
+) -> tuple[ClipLoader, list[str]]:
+    """The test split with `config.test_clips` × `config.test_crops` views of every sample, view 0 being the
+    single-clip test clip of `make_loaders` (see `engine.evaluate.evaluate_views`)."""
+    samples = protocol_samples(config, modalities, progress)
+    frame_cache, workers = _prepare_cache(config, samples.test, modalities, frame_cache, progress)
+    try:
+        test_set = PairedClipDataset(
+            samples.test,
+            train=False,
+            test_clips=config.test_clips,
+            test_crops=config.test_crops,
+            **_clip_options(config, modalities, frame_cache),
+        )
+    except ValueError as error:
+        raise ConfigError(f"data: {error}") from None
+    loader = ClipLoader(test_set, config.batch_size, num_workers=workers, skip_bad=config.skip_bad)
+    return loader, samples.class_names
+
+
+def frame_cache_for(config: DataConfig) -> FrameCache | None:
+    """The in-memory cache `config` asks for, to share between the loaders (and stages) of one run."""
+    return FrameCache(config.cache_side) if config.cache else None
+
+
+def _prepare_cache(
+    config: DataConfig,
+    samples: Sequence[PairedSample],
+    modalities: Sequence[str],
+    frame_cache: FrameCache | None,
+    progress: bool,
+) -> tuple[FrameCache | None, int]:
+    """With `config.cache`, decode the samples' videos into the cache up front; the DataLoader workers to
+    use after that (none: clips are cut from memory in the main process)."""
+    if not config.cache:
+        return None, config.workers
+    frame_cache = frame_cache or FrameCache(config.cache_side)
+    videos = [(s.path(m), m == "ir") for s in samples for m in modalities]
+    frame_cache.preload(videos, config.workers, progress)
+    return frame_cache, 0
+
+
+def _clip_options(config: DataConfig, modalities: Sequence[str], frame_cache: FrameCache | None) -> dict:
+    """Dataset options shared by training and test clips."""
+    return {
+        "num_frames": config.num_frames,
+        "modalities": tuple(modalities),
+        "rgb_size": (config.rgb_size,) * 2,
+        "ir_size": (config.ir_size,) * 2,
+        "test_crop": config.test_crop,
+        "frame_cache": frame_cache,
+        "person_margin": config.person_margin,
+        "standardised": config.standardise,
+    }
