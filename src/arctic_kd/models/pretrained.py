@@ -112,7 +112,7 @@ def load_weights(
             continue
         merged[key] = tensor.to(wanted.dtype)
         report.loaded.append(key)
-    if not report.loaded:
+    if all(key.endswith("num_batches_tracked") for key in report.loaded):  # scalars fit any network
         problems = report.mismatched[:3] + report.unexpected[:3]
         raise ArcticError(
             f"{source}: no tensor fits this network (torchvision Kinetics weights fit arch r3d, mc3 or "
