@@ -222,7 +222,7 @@ def _print_result(result: dict, out: Path) -> None:
     )
     views = result["multiview"]
     print(
-        f"final multi-view ({views['views']} views): top-1 {views['top1']:.1f}  top-5 {views['top5']:.1f}  "
+        f"final multi-view ({_views(views['views'])}): top-1 {views['top1']:.1f}  top-5 {views['top5']:.1f}  "
         f"mean class {views['mean_class']:.1f}"
     )
     print(f"checkpoints: {out / 'last.pt'}, {out / 'best.pt'}; log: {out / 'metrics.jsonl'}")
@@ -245,9 +245,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"{args.checkpoint}: {metrics['samples']} test clips of {config.data.root} ({config.data.protocol})"
     )
     views = metrics["multiview"]
-    for title, m in (("single clip", metrics), (f"multi-view ({metrics['views']} views)", views)):
+    for title, m in (("single clip", metrics), (f"multi-view ({_views(metrics['views'])})", views)):
         print(f"{title}: top-1 {m['top1']:.1f}  top-5 {m['top5']:.1f}  mean class {m['mean_class']:.1f}")
     return 0
+
+
+def _views(count: int) -> str:
+    return f"{count} view" if count == 1 else f"{count} views"
 
 
 def _checkpoint_config(checkpoint: dict, overrides: list[str]):
