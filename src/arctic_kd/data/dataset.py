@@ -19,7 +19,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from arctic_kd.data.cache import DecodedVideo, FrameCache
-from arctic_kd.data.person import PixelBox, square_region
+from arctic_kd.data.person import PixelBox, Registration, square_region
+from arctic_kd.data.registration import crop_to_normalised, fov_affine, grid_theta
 from arctic_kd.data.sampling import frame_indices, segment_times
 from arctic_kd.data.transforms import (
     MODALITY_STATS,
@@ -30,8 +31,10 @@ from arctic_kd.data.transforms import (
     sample_crop,
     standardise,
     to_tensor,
+    crop_pixels,
     within,
 )
+from arctic_kd.data.clipfile import STORED_SUFFIX, StoredVideo
 from arctic_kd.data.video import VideoReader
 from arctic_kd.errors import DataError
 
@@ -53,6 +56,7 @@ class PairedSample:
     start: int = 0
     end: int | None = None
     person: Mapping[str, PixelBox] | None = None  # per modality, the performer's box in that stream's pixels
+    registration: Registration | None = None  # RGB pixel → IR pixel affine (person.py); None: Kinect FOVs
 
     def path(self, modality: str) -> Path:
         path = self.rgb if modality == "rgb" else self.ir
@@ -75,7 +79,9 @@ class BadSample:
 
 class PairedClipDataset(Dataset):
     """Clips of `num_frames` TSN segments from paired videos: {"rgb": (3,T,H,W), "ir": (1,T,H,W), "label",
-    "sample_id"} with only the requested modalities, or a `BadSample`.
+    "sample_id"} with only the requested modalities, or a `BadSample`. With both modalities, also
+    "ir_from_rgb": the (2, 3) float map from the IR clip's normalised image coordinates to the RGB clip's
+    (`registration.grid_theta`), with which ARC resamples teacher maps onto the student's crop.
 
     Training randomness is drawn from torch's generator (mixed with `seed`) because DataLoader seeds that one
     in each worker: clips are reproducible for a fixed torch seed, and workers don't repeat each other.
@@ -137,6 +143,7 @@ class PairedClipDataset(Dataset):
         times = segment_times(self.num_frames, rng)
         box = sample_crop(rng, self.crop_scale) if rng is not None else centre_crop(self.test_crop)
         clip: dict = {}
+        crops: dict[str, np.ndarray] = {}
         with ExitStack() as stack:
             readers = {m: stack.enter_context(self._open(sample.path(m), m == "ir")) for m in self.modalities}
             if len(readers) == 2:
@@ -146,14 +153,18 @@ class PairedClipDataset(Dataset):
                 start, end = _frame_range(span, reader.num_frames)
                 indices = frame_indices(times, reader.num_frames, start, end)
                 frames = reader.read(indices, gray=modality == "ir")
-                cropped = apply_crop(
-                    frames, self._region(sample, modality, reader, box), self.sizes[modality]
+                region = self._region(sample, modality, reader, box)
+                cropped = apply_crop(frames, region, self.sizes[modality])
+                crops[modality] = crop_to_normalised(
+                    crop_pixels(region, reader.width, reader.height), region.flip
                 )
                 if modality == "rgb" and rng is not None:
                     cropped = jitter_colours(cropped, rng, self.colour_jitter)
                 clip[modality] = to_tensor(cropped, *self.normalization[modality])
                 if modality in self.standardised:
                     clip[modality] = standardise(clip[modality])
+            if len(readers) == 2:
+                clip["ir_from_rgb"] = _ir_from_rgb(sample, readers, crops)
         return {**clip, "label": sample.label, "sample_id": sample.sample_id}
 
     def _region(self, sample: PairedSample, modality: str, reader, box: CropBox) -> CropBox:
@@ -163,7 +174,9 @@ class PairedClipDataset(Dataset):
         person = square_region(sample.person[modality], reader.width, reader.height, self.person_margin)
         return within(person, box)
 
-    def _open(self, path: Path, gray: bool) -> VideoReader | DecodedVideo:
+    def _open(self, path: Path, gray: bool) -> VideoReader | DecodedVideo | StoredVideo:
+        if Path(path).suffix == STORED_SUFFIX:
+            return StoredVideo(path)
         if self.frame_cache is not None:
             return self.frame_cache.open(path, gray)
         return VideoReader(path, self.decode_threads)
@@ -173,6 +186,15 @@ class PairedClipDataset(Dataset):
         if not self.train:
             return None
         return np.random.default_rng([self.seed, int(torch.randint(2**62, ()).item())])
+
+
+def _ir_from_rgb(sample: PairedSample, readers: Mapping, crops: Mapping[str, np.ndarray]) -> torch.Tensor:
+    """ARC's warp for this clip: the sample's registration (or the nominal Kinect one) between the crops."""
+    if sample.registration is not None:
+        affine = np.reshape(sample.registration, (2, 3))
+    else:
+        affine = fov_affine(*((readers[m].width, readers[m].height) for m in MODALITIES))
+    return torch.from_numpy(grid_theta(affine, crops["rgb"], crops["ir"])).float()
 
 
 def _check_durations(rgb: VideoReader, ir: VideoReader, tolerance: float) -> None:
@@ -217,9 +239,9 @@ def collate_clips(items: Sequence[dict | BadSample]) -> dict:
     good = [item for item in items if not isinstance(item, BadSample)]
     batch: dict = {"bad": [item for item in items if isinstance(item, BadSample)]}
     if good:
-        for modality in MODALITIES:
-            if modality in good[0]:
-                batch[modality] = torch.stack([item[modality] for item in good])
+        for key in (*MODALITIES, "ir_from_rgb"):
+            if key in good[0]:
+                batch[key] = torch.stack([item[key] for item in good])
         batch["label"] = torch.tensor([item["label"] for item in good], dtype=torch.long)
         batch["sample_id"] = [item["sample_id"] for item in good]
     return batch

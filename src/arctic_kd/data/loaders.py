@@ -9,7 +9,7 @@ from arctic_kd.config import DataConfig
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.dataset import ClipLoader, PairedClipDataset, PairedSample
 from arctic_kd.data.ntu import NtuSample, index_ntu
-from arctic_kd.data.person import person_boxes
+from arctic_kd.data.person import PersonTrack, person_track
 from arctic_kd.data.protocols import split
 from arctic_kd.errors import DataError
 from arctic_kd.progress import progress_bar
@@ -25,15 +25,22 @@ class SplitSamples:
 def paired_samples(
     samples: Sequence[NtuSample], person_crop: bool = False, progress: bool = False
 ) -> list[PairedSample]:
-    """Dataset entries for NTU samples; with `person_crop`, person boxes from each sample's skeleton file.
+    """Dataset entries for NTU samples; with `person_crop`, person boxes and RGB→IR registration from each
+    sample's skeleton file.
 
     A sample without a skeleton file, or whose file tracks nobody, is used whole; a malformed skeleton
     file is an error naming it (the user asked for person crops).
     """
     entries = []
     for s in progress_bar(samples, desc="person boxes", unit="skeleton", enabled=progress and person_crop):
-        person = person_boxes(s.skeleton) if person_crop and s.skeleton is not None else None
-        entries.append(PairedSample(str(s.name), s.name.label, s.rgb, s.ir, person=person))
+        track = (
+            person_track(s.skeleton) if person_crop and s.skeleton is not None else PersonTrack(None, None)
+        )
+        entries.append(
+            PairedSample(
+                str(s.name), s.name.label, s.rgb, s.ir, person=track.boxes, registration=track.registration
+            )
+        )
     return entries
 
 
