@@ -1,4 +1,4 @@
-"""RGB→IR registration: accuracy against the renderer's true cameras, robustness, and the crop warp ARC uses."""
+"""RGB→IR registration: accuracy against the renderer's true cameras, robustness, and ARC's crop warp."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from arctic_kd.data.cache import DecodedVideo, FrameCache
+from arctic_kd.data.clipfile import STORED_SUFFIX, StoredVideo
 from arctic_kd.data.person import PixelBox, Registration, square_region
 from arctic_kd.data.registration import crop_to_normalised, fov_affine, grid_theta
 from arctic_kd.data.sampling import frame_indices, segment_times
@@ -27,14 +28,13 @@ from arctic_kd.data.transforms import (
     CropBox,
     apply_crop,
     centre_crop,
+    crop_pixels,
     jitter_colours,
     sample_crop,
     standardise,
     to_tensor,
-    crop_pixels,
     within,
 )
-from arctic_kd.data.clipfile import STORED_SUFFIX, StoredVideo
 from arctic_kd.data.video import VideoReader
 from arctic_kd.errors import DataError
 
@@ -169,10 +169,7 @@ class PairedClipDataset(Dataset):
 
     def _region(self, sample: PairedSample, modality: str, reader, box: CropBox) -> CropBox:
         """The crop decision, taken inside the performer's square when the sample has person boxes."""
-        if sample.person is None or self.person_margin is None:
-            return box
-        person = square_region(sample.person[modality], reader.width, reader.height, self.person_margin)
-        return within(person, box)
+        return within(person_region(sample, modality, reader.width, reader.height, self.person_margin), box)
 
     def _open(self, path: Path, gray: bool) -> VideoReader | DecodedVideo | StoredVideo:
         if Path(path).suffix == STORED_SUFFIX:
@@ -186,6 +183,16 @@ class PairedClipDataset(Dataset):
         if not self.train:
             return None
         return np.random.default_rng([self.seed, int(torch.randint(2**62, ()).item())])
+
+
+def person_region(
+    sample: PairedSample, modality: str, width: int, height: int, margin: float | None
+) -> CropBox:
+    """The performer's square in a width × height frame of `modality`; the whole frame without person boxes
+    or with `margin` None."""
+    if sample.person is None or margin is None:
+        return CropBox(0.0, 0.0, 1.0, 1.0)
+    return square_region(sample.person[modality], width, height, margin)
 
 
 def _ir_from_rgb(sample: PairedSample, readers: Mapping, crops: Mapping[str, np.ndarray]) -> torch.Tensor:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import torch
 
 from arctic_kd.config import DataConfig
 from arctic_kd.data.cache import FrameCache
@@ -11,6 +14,7 @@ from arctic_kd.data.dataset import ClipLoader, PairedClipDataset, PairedSample
 from arctic_kd.data.ntu import NtuSample, index_ntu
 from arctic_kd.data.person import PersonTrack, person_track
 from arctic_kd.data.protocols import split
+from arctic_kd.data.store import ClipStore
 from arctic_kd.errors import DataError
 from arctic_kd.progress import progress_bar
 
@@ -62,6 +66,17 @@ def protocol_samples(config: DataConfig, modalities: Sequence[str], progress: bo
     return SplitSamples(entries(train), entries(test), index.class_names)
 
 
+def stored_samples(config: DataConfig, modalities: Sequence[str], progress: bool = False) -> SplitSamples:
+    """The protocol's samples as stored in `config.store`: the dataset index still gives the split and the
+    class names (file names only, no video or skeleton is read), the store gives the clips."""
+    store = ClipStore(config.store)
+    store.check_margin(config.person_margin if config.person_crop else None)
+    raw = protocol_samples(dataclasses.replace(config, person_crop=False), modalities, progress)
+    return SplitSamples(
+        [store.sample(s) for s in raw.train], [store.sample(s) for s in raw.test], raw.class_names
+    )
+
+
 def make_loaders(
     config: DataConfig,
     modalities: Sequence[str],
@@ -71,12 +86,17 @@ def make_loaders(
 ) -> tuple[ClipLoader, ClipLoader, list[str]]:
     """Shuffled, augmented training clips and deterministic test clips of the configured protocol.
 
+    With `config.store` clips come from a store made by `arctic prepare` (`data.cache` is then unused).
     With `config.cache` every video is decoded once, in `config.workers` processes, into `frame_cache`
     (pass the same cache to several stages to decode only once); clips are then cut in the main process.
     """
-    samples = protocol_samples(config, modalities, progress)
+    if config.store:
+        samples = stored_samples(config, modalities, progress)
+    else:
+        samples = protocol_samples(config, modalities, progress)
     workers = config.workers
-    if config.cache:
+    use_cache = config.cache and not config.store
+    if use_cache:
         frame_cache = frame_cache or FrameCache(config.cache_side)
         videos = [(s.path(m), m == "ir") for s in samples.train + samples.test for m in modalities]
         frame_cache.preload(videos, workers, progress)
@@ -86,7 +106,8 @@ def make_loaders(
         "modalities": tuple(modalities),
         "rgb_size": (config.rgb_size,) * 2,
         "ir_size": (config.ir_size,) * 2,
-        "frame_cache": frame_cache if config.cache else None,
+        "frame_cache": frame_cache if use_cache else None,
+        "decode_threads": config.decode_threads,
         "person_margin": config.person_margin,
         "standardised": config.standardise,
     }
@@ -99,7 +120,7 @@ def make_loaders(
         **common,
     )
     test_set = PairedClipDataset(samples.test, train=False, **common)
-    loader = {"num_workers": workers, "skip_bad": config.skip_bad}
+    loader = {"num_workers": workers, "skip_bad": config.skip_bad, "pin_memory": torch.cuda.is_available()}
     drop_last = len(train_set) >= config.batch_size  # a batch of one would break BatchNorm
     train = ClipLoader(train_set, config.batch_size, shuffle=True, drop_last=drop_last, seed=seed, **loader)
     test = ClipLoader(test_set, config.batch_size, **loader)

@@ -109,8 +109,8 @@ class VideoReader:
             yield frame
 
     def _decode(self, needed: list[int], convert: _Converter) -> Iterator[tuple[int, np.ndarray]]:
-        """(index, frame) for the sorted unique `needed`: seek near the first when that saves work, decode from
-        the start when it can't (also for whatever is left when a seek turns out to have missed)."""
+        """(index, frame) for the sorted unique `needed`: seek near the first when that saves work, decode
+        from the start when it can't (also for whatever is left when a seek turns out to have missed)."""
         try:
             if needed[0] >= SEEK_MIN_FRAME and self._seek_before(needed[0]):
                 done = 0
