@@ -135,3 +135,14 @@ def test_sample_keys_are_file_names():
     odd = sample_key("rig/a b:1")
     assert "/" not in odd and " " not in odd and odd != sample_key("rig/a b:2")
     assert np.unique([sample_key(f"x/{i}") for i in range(50)]).size == 50
+
+
+def test_streamed_frames_are_the_frames_read_returns(tmp_path):
+    from arctic_kd.data.video import VideoReader, write_video
+
+    rng = np.random.default_rng(0)
+    write_video(tmp_path / "v.avi", [rng.integers(0, 256, (24, 32, 3), dtype=np.uint8) for _ in range(40)])
+    with VideoReader(tmp_path / "v.avi") as video:
+        for start, stop in ((0, 40), (25, 31)):  # from the start, and after a seek
+            streamed = np.stack(list(video.frames(start, stop, gray=True)))
+            assert np.array_equal(streamed, video.read(range(start, stop), gray=True))
