@@ -164,3 +164,22 @@ def test_the_rgb_crop_warped_by_ir_from_rgb_lands_on_the_ir_crop(spot_sample, pe
     if person_margin is None:  # whole frames: plain resizing would put the spot elsewhere
         resized = warp_to(teacher, (2, 48, 48))[0, 0]
         assert np.abs(centroid(resized) - centroid(clip["ir"][0, 0])).max() > 3.0
+
+
+def test_arctic_warps_teacher_maps_by_the_batch_registration():
+    from arctic_kd.config import DistillConfig
+    from arctic_kd.distill import ARCTIC
+    from tests.test_arctic import batch, tiny
+
+    config = DistillConfig()
+    config.arm.weight = config.kd.weight = 0.0
+    distiller = ARCTIC(tiny(1), tiny(3), config).eval()
+    plain = batch(4)
+    identity = {**plain, "ir_from_rgb": torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).repeat(4, 1, 1)}
+    shifted = {**plain, "ir_from_rgb": torch.tensor([[0.5, 0, 0.5], [0, 0.5, -0.5]]).repeat(4, 1, 1)}
+    arc = {
+        name: distiller.forward_train(b)[1]["arc"].item()
+        for name, b in [("plain", plain), ("identity", identity), ("shifted", shifted)]
+    }
+    assert arc["identity"] == pytest.approx(arc["plain"], abs=1e-5)
+    assert arc["shifted"] != pytest.approx(arc["plain"], abs=1e-3)
