@@ -106,7 +106,7 @@ def prepare_store(
     folder = store / SAMPLES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     _claim(store, settings)
-    for partial in folder.glob(".*.partial"):  # left by a killed run
+    for partial in [*folder.glob(".*.partial"), *store.glob(".*.partial")]:  # left by a killed run
         partial.unlink()
     unique = list({s.sample_id: s for s in samples}.values())
     todo = [s for s in unique if not (folder / f"{sample_key(s.sample_id)}.done").is_file()]
