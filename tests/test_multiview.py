@@ -12,7 +12,7 @@ import torch
 from arctic_kd.cli import main
 from arctic_kd.config import Config, DataConfig, load_config
 from arctic_kd.data.dataset import PairedClipDataset, PairedSample
-from arctic_kd.data.loaders import make_loaders, make_view_loader
+from arctic_kd.data.loaders import make_loaders, make_view_loader, protocol_samples
 from arctic_kd.data.sampling import clip_offsets, segment_times
 from arctic_kd.data.transforms import CropBox, centre_crop, view_crops
 from arctic_kd.data.video import write_video
@@ -87,6 +87,18 @@ def test_views_are_every_clip_times_every_crop_distinct_and_deterministic(coded_
     # view 0 is exactly the single-clip test clip
     single = coded_dataset(coded_video, test_crop=0.5)[0]["rgb"]
     assert torch.equal(views[0], single)
+
+
+def test_paired_views_come_with_one_rgb_to_ir_warp_each(tiny_dataset):
+    sample = protocol_samples(tiny_data(tiny_dataset), ("rgb", "ir")).test[0]
+    options = {"num_frames": 4, "rgb_size": (16, 16), "ir_size": (16, 16), "test_crop": 0.8}
+    single = PairedClipDataset([sample], **options)[0]
+    views = PairedClipDataset([sample], test_clips=2, test_crops=3, **options)[0]
+    assert views["rgb"].shape == (6, 3, 4, 16, 16) and views["ir"].shape == (6, 1, 4, 16, 16)
+    assert views["ir_from_rgb"].shape == (6, 2, 3)
+    for key in ("rgb", "ir", "ir_from_rgb"):
+        assert torch.equal(views[key][0], single[key])
+    assert not torch.equal(views["ir_from_rgb"][1], views["ir_from_rgb"][0])  # another crop, another warp
 
 
 def test_views_are_for_testing_only(coded_video):

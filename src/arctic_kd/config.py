@@ -45,6 +45,8 @@ class DataConfig:
         False  # keep decoded videos in memory (small datasets: every epoch after the first is cheap)
     )
     cache_side: int = 128  # short side of the cached frames (whole frames: person crops are cut later)
+    store: str = ""  # clip store made by `arctic prepare`: clips are read from it instead of the videos
+    decode_threads: int = 1  # PyAV decoder threads per video (raw videos and `arctic prepare`)
 
 
 @dataclass

@@ -19,12 +19,15 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from arctic_kd.data.cache import DecodedVideo, FrameCache
-from arctic_kd.data.person import PixelBox, square_region
+from arctic_kd.data.clipfile import STORED_SUFFIX, StoredVideo
+from arctic_kd.data.person import PixelBox, Registration, square_region
+from arctic_kd.data.registration import crop_to_normalised, fov_affine, grid_theta
 from arctic_kd.data.sampling import clip_offsets, frame_indices, segment_times
 from arctic_kd.data.transforms import (
     MODALITY_STATS,
     CropBox,
     apply_crop,
+    crop_pixels,
     jitter_colours,
     sample_crop,
     standardise,
@@ -36,7 +39,6 @@ from arctic_kd.data.video import VideoReader
 from arctic_kd.errors import DataError
 
 MODALITIES = ("rgb", "ir")
-WHOLE_FRAME = CropBox(0.0, 0.0, 1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class PairedSample:
     start: int = 0
     end: int | None = None
     person: Mapping[str, PixelBox] | None = None  # per modality, the performer's box in that stream's pixels
+    registration: Registration | None = None  # RGB pixel → IR pixel affine (person.py); None: Kinect FOVs
 
     def path(self, modality: str) -> Path:
         path = self.rgb if modality == "rgb" else self.ir
@@ -76,7 +79,9 @@ class BadSample:
 
 class PairedClipDataset(Dataset):
     """Clips of `num_frames` TSN segments from paired videos: {"rgb": (3,T,H,W), "ir": (1,T,H,W), "label",
-    "sample_id"} with only the requested modalities, or a `BadSample`.
+    "sample_id"} with only the requested modalities, or a `BadSample`. With both modalities, also
+    "ir_from_rgb": the (2, 3) float map from the IR clip's normalised image coordinates to the RGB clip's
+    (`registration.grid_theta`), with which ARC resamples teacher maps onto the student's crop.
 
     Training randomness is drawn from torch's generator (mixed with `seed`) because DataLoader seeds that one
     in each worker: clips are reproducible for a fixed torch seed, and workers don't repeat each other.
@@ -154,6 +159,7 @@ class PairedClipDataset(Dataset):
             times = [segment_times(self.num_frames, rng)]
             train_box = sample_crop(rng, self.crop_scale)
         clip: dict = {}
+        crops: dict[str, list[np.ndarray]] = {}  # per modality and view, for the RGB→IR warp
         with ExitStack() as stack:
             readers = {m: stack.enter_context(self._open(sample.path(m), m == "ir")) for m in self.modalities}
             if len(readers) == 2:
@@ -163,14 +169,21 @@ class PairedClipDataset(Dataset):
                 start, end = _frame_range(span, reader.num_frames)
                 indices = [frame_indices(t, reader.num_frames, start, end) for t in times]
                 frames = reader.read(np.concatenate(indices), gray=modality == "ir")
-                region = self._region(sample, modality, reader)
+                region = person_region(sample, modality, reader.width, reader.height, self.person_margin)
                 boxes = [train_box] if train_box is not None else self._test_boxes(region, reader)
-                views = [
-                    self._view(clip_frames, modality, within(region, box), rng)
-                    for clip_frames in np.split(frames, len(times))
-                    for box in boxes
-                ]
-                clip[modality] = views[0] if len(views) == 1 else torch.stack(views)
+                views, crops[modality] = [], []
+                for clip_frames in np.split(frames, len(times)):
+                    for box in boxes:
+                        placed = within(region, box)
+                        views.append(self._view(clip_frames, modality, placed, rng))
+                        pixels = crop_pixels(placed, reader.width, reader.height)
+                        crops[modality].append(crop_to_normalised(pixels, placed.flip))
+                clip[modality] = _one_or_stacked(views)
+            if len(readers) == 2:
+                warps = zip(crops["rgb"], crops["ir"], strict=True)
+                clip["ir_from_rgb"] = _one_or_stacked(
+                    [_ir_from_rgb(sample, readers, {"rgb": rgb, "ir": ir}) for rgb, ir in warps]
+                )
         return {**clip, "label": sample.label, "sample_id": sample.sample_id}
 
     def _view(self, frames: np.ndarray, modality: str, box: CropBox, rng) -> torch.Tensor:
@@ -180,18 +193,14 @@ class PairedClipDataset(Dataset):
         tensor = to_tensor(cropped, *self.normalization[modality])
         return standardise(tensor) if modality in self.standardised else tensor
 
-    def _region(self, sample: PairedSample, modality: str, reader) -> CropBox:
-        """Where crops are taken: the performer's square when the sample has person boxes, else the frame."""
-        if sample.person is None or self.person_margin is None:
-            return WHOLE_FRAME
-        return square_region(sample.person[modality], reader.width, reader.height, self.person_margin)
-
     def _test_boxes(self, region: CropBox, reader) -> list[CropBox]:
         width = (region.x1 - region.x0) * reader.width
         height = (region.y1 - region.y0) * reader.height
         return view_crops(self.test_crop, self.test_crops, width, height)
 
-    def _open(self, path: Path, gray: bool) -> VideoReader | DecodedVideo:
+    def _open(self, path: Path, gray: bool) -> VideoReader | DecodedVideo | StoredVideo:
+        if Path(path).suffix == STORED_SUFFIX:
+            return StoredVideo(path)
         if self.frame_cache is not None:
             return self.frame_cache.open(path, gray)
         return VideoReader(path, self.decode_threads)
@@ -201,6 +210,30 @@ class PairedClipDataset(Dataset):
         if not self.train:
             return None
         return np.random.default_rng([self.seed, int(torch.randint(2**62, ()).item())])
+
+
+def person_region(
+    sample: PairedSample, modality: str, width: int, height: int, margin: float | None
+) -> CropBox:
+    """The performer's square in a width × height frame of `modality`; the whole frame without person boxes
+    or with `margin` None."""
+    if sample.person is None or margin is None:
+        return CropBox(0.0, 0.0, 1.0, 1.0)
+    return square_region(sample.person[modality], width, height, margin)
+
+
+def _ir_from_rgb(sample: PairedSample, readers: Mapping, crops: Mapping[str, np.ndarray]) -> torch.Tensor:
+    """ARC's warp for this clip: the sample's registration (or the nominal Kinect one) between the crops."""
+    if sample.registration is not None:
+        affine = np.reshape(sample.registration, (2, 3))
+    else:
+        affine = fov_affine(*((readers[m].width, readers[m].height) for m in MODALITIES))
+    return torch.from_numpy(grid_theta(affine, crops["rgb"], crops["ir"])).float()
+
+
+def _one_or_stacked(views: list[torch.Tensor]) -> torch.Tensor:
+    """A single view as it is; several stacked on a new first (view) dimension."""
+    return views[0] if len(views) == 1 else torch.stack(views)
 
 
 def _check_durations(rgb: VideoReader, ir: VideoReader, tolerance: float) -> None:
@@ -245,9 +278,9 @@ def collate_clips(items: Sequence[dict | BadSample]) -> dict:
     good = [item for item in items if not isinstance(item, BadSample)]
     batch: dict = {"bad": [item for item in items if isinstance(item, BadSample)]}
     if good:
-        for modality in MODALITIES:
-            if modality in good[0]:
-                batch[modality] = torch.stack([item[modality] for item in good])
+        for key in (*MODALITIES, "ir_from_rgb"):
+            if key in good[0]:
+                batch[key] = torch.stack([item[key] for item in good])
         batch["label"] = torch.tensor([item["label"] for item in good], dtype=torch.long)
         batch["sample_id"] = [item["sample_id"] for item in good]
     return batch

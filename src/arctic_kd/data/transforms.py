@@ -106,8 +106,7 @@ def within(outer: CropBox, inner: CropBox) -> CropBox:
 def apply_crop(frames: np.ndarray, box: CropBox, out_size: tuple[int, int]) -> np.ndarray:
     """Crop uint8 (T, H, W, C) frames to `box`, flip if asked, and resize to `out_size` (height, width)."""
     _, height, width, channels = frames.shape
-    x0, x1 = _pixel_span(box.x0, box.x1, width)
-    y0, y1 = _pixel_span(box.y0, box.y1, height)
+    x0, y0, x1, y1 = crop_pixels(box, width, height)
     region = frames[:, y0:y1, x0:x1]
     if box.flip:
         region = region[:, :, ::-1]
@@ -153,6 +152,13 @@ def standardise(clip: torch.Tensor) -> torch.Tensor:
     contrast (room light, clothing, exposure), which a small network trained from scratch otherwise has
     to learn to ignore."""
     return (clip - clip.mean()) / clip.std().clamp_min(1e-3)
+
+
+def crop_pixels(box: CropBox, width: int, height: int) -> tuple[int, int, int, int]:
+    """The pixel rows and columns [x0, x1) × [y0, y1) that `apply_crop` cuts from a width × height frame."""
+    x0, x1 = _pixel_span(box.x0, box.x1, width)
+    y0, y1 = _pixel_span(box.y0, box.y1, height)
+    return x0, y0, x1, y1
 
 
 def _pixel_span(start: float, stop: float, size: int) -> tuple[int, int]:
