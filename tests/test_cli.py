@@ -18,7 +18,7 @@ def test_help_lists_every_command_and_explains_the_layout(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for command in ("synth", "check", "train", "distill", "eval", "demo", "bench"):
+    for command in ("synth", "check", "prepare", "train", "distill", "eval", "demo", "bench"):
         assert command in text
     assert "nturgb+d_ir" in text
 

@@ -14,9 +14,9 @@ from tests.conftest import TINY_SYNTH
 
 def rows(teacher: float, ir: float, arctic: float) -> list[Row]:
     return [
-        Row("RGB teacher", "rgb", teacher, 99.0, 10.0),
-        Row("IR only", "ir", ir, 98.0, 8.0),
-        Row("ARCTIC", "ir", arctic, 97.0, 12.0),
+        Row("RGB teacher", "rgb", teacher, 99.0, 10.0, teacher + 1),
+        Row("IR only", "ir", ir, 98.0, 8.0, ir + 1),
+        Row("ARCTIC", "ir", arctic, 97.0, 12.0, arctic + 2),
     ]
 
 
@@ -28,7 +28,7 @@ def test_gap_recovered_is_the_share_of_the_teacher_ir_gap():
 
 def test_table_lists_each_method_once():
     text = table(rows(90.0, 70.0, 80.0))
-    assert text.count("\n") == 4 and "| ARCTIC | IR | 80.0 | 97.0 | 12 s |" in text
+    assert text.count("\n") == 4 and "| ARCTIC | IR | 80.0 | 97.0 | 82.0 | 12 s |" in text
 
 
 def test_bench_reuses_finished_seeds_and_reports_mean_and_std(tiny_dataset, tmp_path):
@@ -42,6 +42,6 @@ def test_bench_reuses_finished_seeds_and_reports_mean_and_std(tiny_dataset, tmp_
     arctic = summary["methods"]["ARCTIC"]["top1"]
     assert arctic["mean"] == pytest.approx(82.0) and arctic["std"] == pytest.approx(math.sqrt(8.0))
     assert summary["gap_recovered"]["mean"] == pytest.approx(60.0)
-    assert "82.0 ± 2.8" in (tmp_path / "bench.md").read_text()
+    assert "| ARCTIC | IR | 82.0 ± 2.8 | 97.0 ± 0.0 | 84.0 ± 2.8 |" in (tmp_path / "bench.md").read_text()
     assert json.loads((tmp_path / "bench.json").read_text())["seeds"] == [0, 1]
     assert "ARCTIC recovers 60 ± 14 %" in bench_table(summary)

@@ -109,7 +109,8 @@ def test_a_global_batch_that_does_not_split_evenly_is_an_error(odd_dataset):
 
 
 def test_torchrun_with_two_processes_gives_the_metrics_of_one_process(odd_dataset, tmp_path):
-    """Two gloo processes with batch 2 each against one process with batch 4, SyncBatchNorm on.
+    """Two gloo processes with batch 2 each against one process with batch 4, SyncBatchNorm on; the final
+    multi-view test (2 clips per video) too.
 
     Tolerance: the two runs do the same arithmetic in another order (gradients averaged across processes,
     BatchNorm statistics as sums of the two halves, E[x²]−E[x]² instead of torch's two-pass variance), so
@@ -119,6 +120,7 @@ def test_torchrun_with_two_processes_gives_the_metrics_of_one_process(odd_datase
     """
     args = ["train", "--modality", "ir", *tiny_run(odd_dataset)]
     args += ["--set", "optim.epochs=2", "--set", "optim.lr=0.01", "--set", "train.sync_batchnorm=true"]
+    args += ["--set", "data.test_clips=2"]
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     done = subprocess.run(
@@ -137,6 +139,11 @@ def test_torchrun_with_two_processes_gives_the_metrics_of_one_process(odd_datase
         for key in ("test_top1", "test_top5", "test_mean_class"):
             assert double[key] == single[key]
         assert double["train_ce"] == pytest.approx(single["train_ce"], rel=1e-5)
+    one, two = (json.loads((tmp_path / name / "multiview.json").read_text()) for name in ("one", "two"))
+    assert two["views"] == one["views"] == 2
+    assert two["samples"] == one["samples"] == 5  # each video once, from one process or the other
+    for key in ("top1", "top5", "mean_class", "confusion"):
+        assert two[key] == one[key]
     weights = [load_checkpoint(tmp_path / name / "last.pt")["state_dict"] for name in ("one", "two")]
     assert weights[0].keys() == weights[1].keys()  # synchronised BatchNorm saves plain BatchNorm keys
     for key, value in weights[0].items():

@@ -9,7 +9,7 @@ from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.dataset import PairedClipDataset
 from arctic_kd.data.loaders import paired_samples
 from arctic_kd.data.ntu import index_ntu
-from arctic_kd.data.person import person_boxes, square_region
+from arctic_kd.data.person import person_boxes, person_track, square_region
 from arctic_kd.data.skeleton import Body, Skeleton, read_skeleton, write_skeleton
 from arctic_kd.data.transforms import CropBox, within
 from arctic_kd.errors import DataError
@@ -22,15 +22,31 @@ def body(depth_xy, color_xy) -> Body:
 
 
 def test_person_boxes_span_every_valid_joint_of_every_frame(tmp_path):
-    first = body(np.linspace([10, 20], [30, 80], 25), np.linspace([100, 50], [200, 300], 25))
-    second = body(np.linspace([15, 10], [40, 70], 25), np.linspace([90, 60], [210, 280], 25))
+    rng = np.random.default_rng(0)
+    depth = [rng.uniform([10, 10], [40, 80], (25, 2)) for _ in range(2)]
+    colour = [d * 4 + [50, 20] for d in depth]  # the RGB→IR map: x_ir = (x_rgb - 50) / 4, y_ir = (y - 20) / 4
+    first, second = body(depth[0], colour[0]), body(depth[1], colour[1])
     second.joints[3, 3:7] = np.nan  # a lost joint
     second.joints[4, 3:7] = 0.0  # an all-zero joint line
+    second.joints[5, 5:7] = (1900.0, 1000.0)  # a failed colour mapping
     path = tmp_path / "a.skeleton"
     write_skeleton(path, Skeleton([[first], [second], []]))
+    valid = np.concatenate([depth[0], np.delete(depth[1], [3, 4], axis=0)])
+    ir_box = (*valid.min(0), *valid.max(0))
     boxes = person_boxes(path)
-    assert boxes["ir"] == pytest.approx((10, 10, 40, 80))
-    assert boxes["rgb"] == pytest.approx((90, 50, 210, 300))
+    assert boxes["ir"] == pytest.approx(ir_box)
+    # RGB: the IR box carried through the registration, blind to the failed colour mapping
+    assert boxes["rgb"] == pytest.approx(
+        [4 * ir_box[0] + 50, 4 * ir_box[1] + 20, 4 * ir_box[2] + 50, 4 * ir_box[3] + 20]
+    )
+
+
+def test_person_boxes_per_stream_when_the_joints_cannot_register(tmp_path):
+    line = body(np.linspace([10, 20], [30, 80], 25), np.linspace([100, 50], [200, 300], 25))  # collinear
+    path = tmp_path / "a.skeleton"
+    write_skeleton(path, Skeleton([[line]]))
+    assert person_track(path).registration is None
+    assert person_boxes(path) == {"ir": (10, 20, 30, 80), "rgb": (100, 50, 200, 300)}
 
 
 def test_person_boxes_none_without_bodies_and_error_on_bad_file(tmp_path):

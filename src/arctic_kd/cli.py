@@ -27,6 +27,7 @@ Typical session:
   arctic demo                               # synthetic data, then a check of the whole data path
   arctic synth data/synth --performers 20   # a bigger synthetic dataset
   arctic check /datasets/ntu60 --protocol ntu60-xsub --split test
+  arctic prepare /datasets/ntu60 --out /fast/ntu60-store   # decode once; train with data.store
 """
 
 SYNTH_DESCRIPTION = """\
@@ -49,8 +50,10 @@ The whole job on synthetic data, in minutes on a laptop CPU:
   1. render the default synthetic NTU dataset into DATA (skipped when DATA already holds it);
   2. train the RGB teacher;            3. train the IR-only baseline (same network as the student);
   4. distil the frozen teacher into the IR student with ARCTIC;
-  5. print a table (method, modality, top-1, top-5, wall time) and write OUT/results.json.
-Accuracies are the final epoch's, on the cross-subject test split (performers never seen in training).
+  5. print a table (method, modality, top-1, top-5, multi-view top-1, wall time) and write
+     OUT/results.json.
+Accuracies are the final epoch's, on the cross-subject test split (performers never seen in training);
+top-1/top-5 are single-clip, multi-view top-1 averages the data.test_clips × data.test_crops views.
 """
 
 TRAIN_DESCRIPTION = """\
@@ -64,6 +67,13 @@ scale"); data.batch_size is the global batch.
   arctic train --modality rgb --out runs/teacher --set data.root=/data/ntu60 --set teacher.depth=18
   arctic train --modality rgb --out runs/teacher --resume
   torchrun --nproc_per_node=4 -m arctic_kd train --modality rgb --out runs/teacher --set train.precision=bf16
+  arctic train --modality rgb --out runs/teacher --set teacher.arch=r2plus1d --set teacher.depth=18 \\
+      --pretrained r2plus1d_18_kinetics400.pth
+
+--pretrained starts from a torchvision-format Kinetics-400 state dict (r3d_18, mc3_18, r2plus1d_18 at
+width 1): the classifier is re-initialised for the dataset's classes, a 1-channel IR network gets the RGB
+stem filters summed over colour channels, and keys that do not fit are listed. After the last epoch the
+final model is also tested on data.test_clips × data.test_crops views (OUT/multiview.json).
 """
 
 DISTILL_DESCRIPTION = """\
@@ -74,11 +84,37 @@ Distil a frozen RGB teacher into an IR student: L = CE + λ_arm·ARM + λ_arc·A
   arctic distill --teacher runs/teacher/last.pt --out runs/arm-attention --set distill.arm.value=attention
   arctic distill --teacher runs/teacher/last.pt --out runs/arctic --resume     # continue a killed run
   torchrun --nproc_per_node=4 -m arctic_kd distill --teacher runs/teacher/last.pt --out runs/arctic
+  arctic distill --teacher runs/teacher/last.pt --out runs/arctic --pretrained r3d_18_kinetics400.pth \\
+      --set student.depth=18 --set student.width=1
+
+--pretrained starts the IR student from a torchvision-format Kinetics-400 state dict (see `arctic train
+--help`).
 """
 
 EVAL_DESCRIPTION = """\
 Evaluate a checkpoint on the test split of its dataset and protocol: by default those of the config stored
 in the checkpoint; --config and --set point it elsewhere (e.g. --set data.root=/data/ntu60).
+Reports single-clip accuracy (segment centres, centre crop) and multi-view accuracy: softmax probabilities
+averaged over data.test_clips clips (evenly spaced offsets in each TSN segment) × data.test_crops crops
+(along the long side; needs data.test_crop < 1), in one pass.
+
+  arctic eval runs/teacher/last.pt
+  arctic eval runs/teacher/last.pt --set data.test_clips=3 --set data.test_crops=3 --set data.test_crop=0.875
+"""
+
+PREPARE_DESCRIPTION = """\
+Decode every sample of the configured protocol (train and test) once into a clip store that training
+reads with little CPU: both streams cropped to the performer (skeleton boxes made consistent through the
+RGB→IR registration), shrunk to short side --side and kept as JPEG frames, with each sample's
+registration for ARC. Runs in --workers processes with a progress bar; interrupted (even killed), it
+resumes where it stopped and ends with the same store. Bad samples (corrupt video, RGB/IR durations that
+disagree, ...) are skipped, listed at the end and in STORE/report.json; the others are prepared.
+
+  arctic prepare data/synth --out data/synth-store
+  arctic prepare /data/ntu60 --out /fast/ntu60-store --set data.protocol=ntu60-xview --workers 8
+  arctic train --modality ir --out runs/ir --set data.store=/fast/ntu60-store --set data.root=/data/ntu60
+
+Training from the store still reads ROOT's file names (protocol split, class names), no video.
 """
 
 BENCH_DESCRIPTION = """\
@@ -179,6 +215,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from arctic_kd.engine.stages import run_train
 
     config = _config(args)
+    if args.pretrained:
+        (config.teacher if args.modality == "rgb" else config.student).pretrained = str(args.pretrained)
     try:
         result = run_train(config, args.modality, args.out, resume=args.resume)
     finally:
@@ -196,6 +234,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
         config.distill.teacher = str(args.teacher)
     if not config.distill.teacher:
         raise ArcticError("distill needs a teacher checkpoint: --teacher runs/teacher/last.pt")
+    if args.pretrained:
+        config.student.pretrained = str(args.pretrained)
     try:
         result = run_distill(config, args.out, resume=args.resume)
     finally:
@@ -213,6 +253,11 @@ def _print_result(result: dict, out: Path) -> None:
     print(
         f"final (epoch {final['epoch']}): top-1 {final['top1']:.1f}  top-5 {final['top5']:.1f}  "
         f"mean class {final['mean_class']:.1f}   best top-1 {best['top1']:.1f} (epoch {best['epoch']})"
+    )
+    views = result["multiview"]
+    print(
+        f"final multi-view ({_views(views['views'])}): top-1 {views['top1']:.1f}  top-5 {views['top5']:.1f}  "
+        f"mean class {views['mean_class']:.1f}"
     )
     print(f"checkpoints: {out / 'last.pt'}, {out / 'best.pt'}; log: {out / 'metrics.jsonl'}")
     for sample, problem in result["skipped"].items():
@@ -233,8 +278,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(
         f"{args.checkpoint}: {metrics['samples']} test clips of {config.data.root} ({config.data.protocol})"
     )
-    print(f"top-1 {metrics['top1']:.1f}  top-5 {metrics['top5']:.1f}  mean class {metrics['mean_class']:.1f}")
+    views = metrics["multiview"]
+    for title, m in (("single clip", metrics), (f"multi-view ({_views(metrics['views'])})", views)):
+        print(f"{title}: top-1 {m['top1']:.1f}  top-5 {m['top5']:.1f}  mean class {m['mean_class']:.1f}")
     return 0
+
+
+def _views(count: int) -> str:
+    return f"{count} view" if count == 1 else f"{count} views"
 
 
 def _checkpoint_config(checkpoint: dict, overrides: list[str]):
@@ -254,6 +305,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(table([Row(**r) for r in results["rows"]]))
     print(gap_sentence(results["gap_recovered"]))
     print(f"total {results['seconds'] / 60:.1f} min; results: {args.out / 'results.json'}")
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from arctic_kd.data.dataset import MODALITIES
+    from arctic_kd.data.loaders import protocol_samples
+    from arctic_kd.data.store import StoreSettings, prepare_store
+
+    config = _config(args)
+    config.data.root = str(args.root)
+    data = config.data
+    try:
+        settings = StoreSettings(args.side, args.quality, data.person_margin if data.person_crop else None)
+    except ValueError as error:
+        raise ArcticError(str(error)) from None
+    samples = protocol_samples(data, MODALITIES, progress=True)
+    workers = data.workers if args.workers is None else args.workers
+    report = prepare_store(samples.train + samples.test, args.out, settings, workers, data.decode_threads)
+    print("\n".join(report.lines()))
+    print(f"train from it with --set data.store={args.out} --set data.root={args.root}")
     return 0
 
 
@@ -286,14 +357,20 @@ def _add_config_options(parser: argparse.ArgumentParser, default: str | None = "
     )
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Options of the commands that train into a run folder."""
+def _add_run_options(parser: argparse.ArgumentParser, pretrained_key: str) -> None:
+    """Options of the commands that train into a run folder; --pretrained sets `pretrained_key`."""
     parser.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs")
     parser.add_argument(
         "--resume",
         action="store_true",
         help="continue the run in OUT from OUT/last.pt (model, optimizer, schedule, data order and random "
         "state), e.g. after it was killed; starts from scratch when OUT holds no last.pt",
+    )
+    parser.add_argument(
+        "--pretrained",
+        type=Path,
+        metavar="PATH",
+        help=f"start from a torchvision-format Kinetics-400 state dict (sets {pretrained_key})",
     )
     _add_config_options(parser)
 
@@ -408,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="rgb trains the teacher network, ir the IR-only student baseline",
     )
-    _add_run_options(train)
+    _add_run_options(train, "teacher.pretrained or student.pretrained, by --modality")
 
     distill = _command(
         commands,
@@ -418,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
         DISTILL_DESCRIPTION,
     )
     distill.add_argument("--teacher", type=Path, help="teacher checkpoint (overrides distill.teacher)")
-    _add_run_options(distill)
+    _add_run_options(distill, "student.pretrained")
 
     evaluate = _command(commands, "eval", cmd_eval, "test-split accuracy of a checkpoint", EVAL_DESCRIPTION)
     evaluate.add_argument("checkpoint", type=Path)
@@ -433,6 +510,30 @@ def build_parser() -> argparse.ArgumentParser:
         DEMO_DESCRIPTION,
     )
     _add_synthetic_run_options(demo, "runs/demo")
+
+    prepare = _command(
+        commands,
+        "prepare",
+        cmd_prepare,
+        "decode a dataset once into a compact, person-cropped clip store for training",
+        PREPARE_DESCRIPTION,
+    )
+    prepare.add_argument("root", type=Path, help="dataset folder (sets data.root)")
+    prepare.add_argument("--out", type=Path, required=True, help="store folder (created; reused to resume)")
+    prepare.add_argument(
+        "--side",
+        type=int,
+        default=128,
+        metavar="PX",
+        help="short side of stored crops (default: %(default)s)",
+    )
+    prepare.add_argument(
+        "--quality", type=int, default=90, metavar="Q", help="JPEG quality, 1–100 (default: %(default)s)"
+    )
+    prepare.add_argument(
+        "--workers", type=int, default=None, metavar="N", help="processes (default: data.workers)"
+    )
+    _add_config_options(prepare)
 
     bench = _command(
         commands,

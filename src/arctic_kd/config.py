@@ -35,6 +35,9 @@ class DataConfig:
     standardise: tuple[Literal["rgb", "ir"], ...] = ()  # modalities normalised per clip (mean 0, std 1)
     person_crop: bool = True  # crop each stream to the performer's square, from the skeleton files
     person_margin: float = 0.15  # extra room around the joints, as a fraction of the box side
+    test_crop: float = 1.0  # side of the test crops, as a fraction of the region (frame or person square)
+    test_clips: int = 1  # multi-view testing: clips per video at evenly spaced offsets in each segment
+    test_crops: int = 1  # ... times this many crops along the long side (odd; > 1 needs test_crop < 1)
     batch_size: int = 16  # global: split evenly between the processes of a torchrun launch
     workers: int = 2
     skip_bad: bool = False
@@ -42,6 +45,8 @@ class DataConfig:
         False  # keep decoded videos in memory (small datasets: every epoch after the first is cheap)
     )
     cache_side: int = 128  # short side of the cached frames (whole frames: person crops are cut later)
+    store: str = ""  # clip store made by `arctic prepare`: clips are read from it instead of the videos
+    decode_threads: int = 1  # PyAV decoder threads per video (raw videos and `arctic prepare`)
 
 
 @dataclass
@@ -50,6 +55,7 @@ class ModelConfig:
     depth: int = 18
     width: float = 1.0
     dropout: float = 0.0
+    pretrained: str = ""  # torchvision-format (Kinetics-400) state dict to start from; "" = from scratch
 
 
 @dataclass

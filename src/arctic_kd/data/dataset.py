@@ -20,17 +20,20 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from arctic_kd.data.cache import DecodedVideo, FrameCache
-from arctic_kd.data.person import PixelBox, square_region
-from arctic_kd.data.sampling import frame_indices, segment_times
+from arctic_kd.data.clipfile import STORED_SUFFIX, StoredVideo
+from arctic_kd.data.person import PixelBox, Registration, square_region
+from arctic_kd.data.registration import crop_to_normalised, fov_affine, grid_theta
+from arctic_kd.data.sampling import clip_offsets, frame_indices, segment_times
 from arctic_kd.data.transforms import (
     MODALITY_STATS,
     CropBox,
     apply_crop,
-    centre_crop,
+    crop_pixels,
     jitter_colours,
     sample_crop,
     standardise,
     to_tensor,
+    view_crops,
     within,
 )
 from arctic_kd.data.video import VideoReader
@@ -54,6 +57,7 @@ class PairedSample:
     start: int = 0
     end: int | None = None
     person: Mapping[str, PixelBox] | None = None  # per modality, the performer's box in that stream's pixels
+    registration: Registration | None = None  # RGB pixel → IR pixel affine (person.py); None: Kinect FOVs
 
     def path(self, modality: str) -> Path:
         path = self.rgb if modality == "rgb" else self.ir
@@ -76,10 +80,17 @@ class BadSample:
 
 class PairedClipDataset(Dataset):
     """Clips of `num_frames` TSN segments from paired videos: {"rgb": (3,T,H,W), "ir": (1,T,H,W), "label",
-    "sample_id"} with only the requested modalities, or a `BadSample`.
+    "sample_id"} with only the requested modalities, or a `BadSample`. With both modalities, also
+    "ir_from_rgb": the (2, 3) float map from the IR clip's normalised image coordinates to the RGB clip's
+    (`registration.grid_theta`), with which ARC resamples teacher maps onto the student's crop.
 
     Training randomness is drawn from torch's generator (mixed with `seed`) because DataLoader seeds that one
     in each worker: clips are reproducible for a fixed torch seed, and workers don't repeat each other.
+
+    Multi-view testing: with `test_clips` × `test_crops` > 1 (test mode only) each modality comes as
+    (V, C, T, H, W), V = clips × crops, clip-major; clips sample the TSN segments at evenly spaced offsets
+    (`sampling.clip_offsets`), crops lie along the region's longer side (`transforms.view_crops`), and view 0
+    is always the single-clip test clip (segment centres, centre crop).
     """
 
     def __init__(
@@ -92,6 +103,8 @@ class PairedClipDataset(Dataset):
         ir_size: tuple[int, int] = (112, 112),
         crop_scale: tuple[float, float] = (0.6, 1.0),
         test_crop: float = 1.0,
+        test_clips: int = 1,
+        test_crops: int = 1,
         max_duration_mismatch: float = 0.25,
         seed: int = 0,
         decode_threads: int = 1,
@@ -114,6 +127,11 @@ class PairedClipDataset(Dataset):
         self.sizes = {"rgb": rgb_size, "ir": ir_size}
         self.crop_scale = crop_scale
         self.test_crop = test_crop
+        if train and test_clips * test_crops != 1:
+            raise ValueError("multi-view clips (test_clips, test_crops) are for testing, not training")
+        self.clip_offsets = clip_offsets(test_clips)
+        self.test_crops = test_crops
+        view_crops(test_crop, test_crops, 1, 1)  # reject a bad crop count now, not in a worker
         self.max_duration_mismatch = max_duration_mismatch
         self.seed = seed
         self.decode_threads = decode_threads
@@ -135,9 +153,14 @@ class PairedClipDataset(Dataset):
 
     def _load(self, sample: PairedSample) -> dict:
         rng = self._rng()
-        times = segment_times(self.num_frames, rng)
-        box = sample_crop(rng, self.crop_scale) if rng is not None else centre_crop(self.test_crop)
+        if rng is None:
+            times = [segment_times(self.num_frames, None, offset) for offset in self.clip_offsets]
+            train_box = None
+        else:
+            times = [segment_times(self.num_frames, rng)]
+            train_box = sample_crop(rng, self.crop_scale)
         clip: dict = {}
+        crops: dict[str, list[np.ndarray]] = {}  # per modality and view, for the RGB→IR warp
         with ExitStack() as stack:
             readers = {m: stack.enter_context(self._open(sample.path(m), m == "ir")) for m in self.modalities}
             if len(readers) == 2:
@@ -145,26 +168,40 @@ class PairedClipDataset(Dataset):
             span = _relative_span(sample, readers, stack)
             for modality, reader in readers.items():
                 start, end = _frame_range(span, reader.num_frames)
-                indices = frame_indices(times, reader.num_frames, start, end)
-                frames = reader.read(indices, gray=modality == "ir")
-                cropped = apply_crop(
-                    frames, self._region(sample, modality, reader, box), self.sizes[modality]
+                indices = [frame_indices(t, reader.num_frames, start, end) for t in times]
+                frames = reader.read(np.concatenate(indices), gray=modality == "ir")
+                region = person_region(sample, modality, reader.width, reader.height, self.person_margin)
+                boxes = [train_box] if train_box is not None else self._test_boxes(region, reader)
+                views, crops[modality] = [], []
+                for clip_frames in np.split(frames, len(times)):
+                    for box in boxes:
+                        placed = within(region, box)
+                        views.append(self._view(clip_frames, modality, placed, rng))
+                        pixels = crop_pixels(placed, reader.width, reader.height)
+                        crops[modality].append(crop_to_normalised(pixels, placed.flip))
+                clip[modality] = _one_or_stacked(views)
+            if len(readers) == 2:
+                warps = zip(crops["rgb"], crops["ir"], strict=True)
+                clip["ir_from_rgb"] = _one_or_stacked(
+                    [_ir_from_rgb(sample, readers, {"rgb": rgb, "ir": ir}) for rgb, ir in warps]
                 )
-                if modality == "rgb" and rng is not None:
-                    cropped = jitter_colours(cropped, rng, self.colour_jitter)
-                clip[modality] = to_tensor(cropped, *self.normalization[modality])
-                if modality in self.standardised:
-                    clip[modality] = standardise(clip[modality])
         return {**clip, "label": sample.label, "sample_id": sample.sample_id}
 
-    def _region(self, sample: PairedSample, modality: str, reader, box: CropBox) -> CropBox:
-        """The crop decision, taken inside the performer's square when the sample has person boxes."""
-        if sample.person is None or self.person_margin is None:
-            return box
-        person = square_region(sample.person[modality], reader.width, reader.height, self.person_margin)
-        return within(person, box)
+    def _view(self, frames: np.ndarray, modality: str, box: CropBox, rng) -> torch.Tensor:
+        cropped = apply_crop(frames, box, self.sizes[modality])
+        if modality == "rgb" and rng is not None:
+            cropped = jitter_colours(cropped, rng, self.colour_jitter)
+        tensor = to_tensor(cropped, *self.normalization[modality])
+        return standardise(tensor) if modality in self.standardised else tensor
 
-    def _open(self, path: Path, gray: bool) -> VideoReader | DecodedVideo:
+    def _test_boxes(self, region: CropBox, reader) -> list[CropBox]:
+        width = (region.x1 - region.x0) * reader.width
+        height = (region.y1 - region.y0) * reader.height
+        return view_crops(self.test_crop, self.test_crops, width, height)
+
+    def _open(self, path: Path, gray: bool) -> VideoReader | DecodedVideo | StoredVideo:
+        if Path(path).suffix == STORED_SUFFIX:
+            return StoredVideo(path)
         if self.frame_cache is not None:
             return self.frame_cache.open(path, gray)
         return VideoReader(path, self.decode_threads)
@@ -174,6 +211,30 @@ class PairedClipDataset(Dataset):
         if not self.train:
             return None
         return np.random.default_rng([self.seed, int(torch.randint(2**62, ()).item())])
+
+
+def person_region(
+    sample: PairedSample, modality: str, width: int, height: int, margin: float | None
+) -> CropBox:
+    """The performer's square in a width × height frame of `modality`; the whole frame without person boxes
+    or with `margin` None."""
+    if sample.person is None or margin is None:
+        return CropBox(0.0, 0.0, 1.0, 1.0)
+    return square_region(sample.person[modality], width, height, margin)
+
+
+def _ir_from_rgb(sample: PairedSample, readers: Mapping, crops: Mapping[str, np.ndarray]) -> torch.Tensor:
+    """ARC's warp for this clip: the sample's registration (or the nominal Kinect one) between the crops."""
+    if sample.registration is not None:
+        affine = np.reshape(sample.registration, (2, 3))
+    else:
+        affine = fov_affine(*((readers[m].width, readers[m].height) for m in MODALITIES))
+    return torch.from_numpy(grid_theta(affine, crops["rgb"], crops["ir"])).float()
+
+
+def _one_or_stacked(views: list[torch.Tensor]) -> torch.Tensor:
+    """A single view as it is; several stacked on a new first (view) dimension."""
+    return views[0] if len(views) == 1 else torch.stack(views)
 
 
 def _check_durations(rgb: VideoReader, ir: VideoReader, tolerance: float) -> None:
@@ -218,9 +279,9 @@ def collate_clips(items: Sequence[dict | BadSample]) -> dict:
     good = [item for item in items if not isinstance(item, BadSample)]
     batch: dict = {"bad": [item for item in items if isinstance(item, BadSample)]}
     if good:
-        for modality in MODALITIES:
-            if modality in good[0]:
-                batch[modality] = torch.stack([item[modality] for item in good])
+        for key in (*MODALITIES, "ir_from_rgb"):
+            if key in good[0]:
+                batch[key] = torch.stack([item[key] for item in good])
         batch["label"] = torch.tensor([item["label"] for item in good], dtype=torch.long)
         batch["sample_id"] = [item["sample_id"] for item in good]
     return batch

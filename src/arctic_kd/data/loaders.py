@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from arctic_kd.config import DataConfig
+import torch
+
+from arctic_kd.config import ConfigError, DataConfig
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.dataset import ClipLoader, PairedClipDataset, PairedSample
 from arctic_kd.data.ntu import NtuSample, index_ntu
-from arctic_kd.data.person import person_boxes
+from arctic_kd.data.person import PersonTrack, person_track
 from arctic_kd.data.protocols import split
+from arctic_kd.data.store import ClipStore
 from arctic_kd.errors import DataError
 from arctic_kd.progress import progress_bar
 
@@ -25,15 +29,22 @@ class SplitSamples:
 def paired_samples(
     samples: Sequence[NtuSample], person_crop: bool = False, progress: bool = False
 ) -> list[PairedSample]:
-    """Dataset entries for NTU samples; with `person_crop`, person boxes from each sample's skeleton file.
+    """Dataset entries for NTU samples; with `person_crop`, person boxes and RGB→IR registration from each
+    sample's skeleton file.
 
     A sample without a skeleton file, or whose file tracks nobody, is used whole; a malformed skeleton
     file is an error naming it (the user asked for person crops).
     """
     entries = []
     for s in progress_bar(samples, desc="person boxes", unit="skeleton", enabled=progress and person_crop):
-        person = person_boxes(s.skeleton) if person_crop and s.skeleton is not None else None
-        entries.append(PairedSample(str(s.name), s.name.label, s.rgb, s.ir, person=person))
+        track = (
+            person_track(s.skeleton) if person_crop and s.skeleton is not None else PersonTrack(None, None)
+        )
+        entries.append(
+            PairedSample(
+                str(s.name), s.name.label, s.rgb, s.ir, person=track.boxes, registration=track.registration
+            )
+        )
     return entries
 
 
@@ -55,6 +66,17 @@ def protocol_samples(config: DataConfig, modalities: Sequence[str], progress: bo
     return SplitSamples(entries(train), entries(test), index.class_names)
 
 
+def stored_samples(config: DataConfig, modalities: Sequence[str], progress: bool = False) -> SplitSamples:
+    """The protocol's samples as stored in `config.store`: the dataset index still gives the split and the
+    class names (file names only, no video or skeleton is read), the store gives the clips."""
+    store = ClipStore(config.store)
+    store.check_margin(config.person_margin if config.person_crop else None)
+    raw = protocol_samples(dataclasses.replace(config, person_crop=False), modalities, progress)
+    return SplitSamples(
+        [store.sample(s) for s in raw.train], [store.sample(s) for s in raw.test], raw.class_names
+    )
+
+
 def make_loaders(
     config: DataConfig,
     modalities: Sequence[str],
@@ -64,25 +86,15 @@ def make_loaders(
 ) -> tuple[ClipLoader, ClipLoader, list[str]]:
     """Shuffled, augmented training clips and deterministic test clips of the configured protocol.
 
+    With `config.store` clips come from a store made by `arctic prepare` (`data.cache` is then unused).
     With `config.cache` every video is decoded once, in `config.workers` processes, into `frame_cache`
     (pass the same cache to several stages to decode only once); clips are then cut in the main process.
     """
-    samples = protocol_samples(config, modalities, progress)
-    workers = config.workers
-    if config.cache:
-        frame_cache = frame_cache or FrameCache(config.cache_side)
-        videos = [(s.path(m), m == "ir") for s in samples.train + samples.test for m in modalities]
-        frame_cache.preload(videos, workers, progress)
-        workers = 0
-    common = {
-        "num_frames": config.num_frames,
-        "modalities": tuple(modalities),
-        "rgb_size": (config.rgb_size,) * 2,
-        "ir_size": (config.ir_size,) * 2,
-        "frame_cache": frame_cache if config.cache else None,
-        "person_margin": config.person_margin,
-        "standardised": config.standardise,
-    }
+    samples = _split_samples(config, modalities, progress)
+    frame_cache, workers = _prepare_cache(
+        config, samples.train + samples.test, modalities, frame_cache, progress
+    )
+    common = _clip_options(config, modalities, frame_cache)
     train_set = PairedClipDataset(
         samples.train,
         train=True,
@@ -92,8 +104,82 @@ def make_loaders(
         **common,
     )
     test_set = PairedClipDataset(samples.test, train=False, **common)
-    loader = {"num_workers": workers, "skip_bad": config.skip_bad}
+    loader = {"num_workers": workers, "skip_bad": config.skip_bad, "pin_memory": torch.cuda.is_available()}
     drop_last = len(train_set) >= config.batch_size  # a batch of one would break BatchNorm
     train = ClipLoader(train_set, config.batch_size, shuffle=True, drop_last=drop_last, seed=seed, **loader)
     test = ClipLoader(test_set, config.batch_size, **loader)
     return train, test, samples.class_names
+
+
+def make_view_loader(
+    config: DataConfig,
+    modalities: Sequence[str],
+    frame_cache: FrameCache | None = None,
+    progress: bool = True,
+) -> tuple[ClipLoader, list[str]]:
+    """The test split with `config.test_clips` × `config.test_crops` views of every sample, view 0 being the
+    single-clip test clip of `make_loaders` (see `engine.evaluate.evaluate_views`)."""
+    samples = _split_samples(config, modalities, progress)
+    frame_cache, workers = _prepare_cache(config, samples.test, modalities, frame_cache, progress)
+    try:
+        test_set = PairedClipDataset(
+            samples.test,
+            train=False,
+            test_clips=config.test_clips,
+            test_crops=config.test_crops,
+            **_clip_options(config, modalities, frame_cache),
+        )
+    except ValueError as error:
+        raise ConfigError(f"data: {error}") from None
+    loader = ClipLoader(
+        test_set,
+        config.batch_size,
+        num_workers=workers,
+        skip_bad=config.skip_bad,
+        pin_memory=torch.cuda.is_available(),
+    )
+    return loader, samples.class_names
+
+
+def frame_cache_for(config: DataConfig) -> FrameCache | None:
+    """The in-memory cache `config` asks for, to share between the loaders (and stages) of one run."""
+    return FrameCache(config.cache_side) if config.cache and not config.store else None
+
+
+def _split_samples(config: DataConfig, modalities: Sequence[str], progress: bool) -> SplitSamples:
+    """The protocol's samples: from the clip store when `config.store` is set, else from the dataset."""
+    if config.store:
+        return stored_samples(config, modalities, progress)
+    return protocol_samples(config, modalities, progress)
+
+
+def _prepare_cache(
+    config: DataConfig,
+    samples: Sequence[PairedSample],
+    modalities: Sequence[str],
+    frame_cache: FrameCache | None,
+    progress: bool,
+) -> tuple[FrameCache | None, int]:
+    """With `config.cache` (and no store), decode the samples' videos into the cache up front; the
+    DataLoader workers to use after that (none: clips are cut from memory in the main process)."""
+    if not config.cache or config.store:
+        return None, config.workers
+    frame_cache = frame_cache or FrameCache(config.cache_side)
+    videos = [(s.path(m), m == "ir") for s in samples for m in modalities]
+    frame_cache.preload(videos, config.workers, progress)
+    return frame_cache, 0
+
+
+def _clip_options(config: DataConfig, modalities: Sequence[str], frame_cache: FrameCache | None) -> dict:
+    """Dataset options shared by training and test clips."""
+    return {
+        "num_frames": config.num_frames,
+        "modalities": tuple(modalities),
+        "rgb_size": (config.rgb_size,) * 2,
+        "ir_size": (config.ir_size,) * 2,
+        "test_crop": config.test_crop,
+        "frame_cache": frame_cache,
+        "decode_threads": config.decode_threads,
+        "person_margin": config.person_margin,
+        "standardised": config.standardise,
+    }

@@ -1,27 +1,41 @@
 """Person boxes from skeletons: the region of each stream where the performer is, stable over the clip.
 
 The performer fills a small part of an NTU frame and the RGB and IR cameras are not pixel-aligned, but
-every skeleton joint has a pixel position in both (colorX/Y in RGB, depthX/Y in IR). One box per stream,
-around all joints of all frames, crops the same person in both streams without any calibration; FUSION's
+every skeleton joint has a pixel position in both (colorX/Y in RGB, depthX/Y in IR). The box is taken in
+IR, around all joints of all frames (one box per clip: stable over time), and carried into RGB through the
+video's RGB→IR registration (`registration.py`), so both streams crop the same region of the scene: depth
+joints are what the Kinect tracks, colour positions are mapped from them and are where failed mappings
+(wild values) show up, which the robust fit ignores but a box around the colour joints would not. FUSION's
 IR results on NTU60 rise from 75.8 % to 90.4 % with such crops (plus pretraining).
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from arctic_kd.data.registration import inverse, mapped_box, skeleton_affine
 from arctic_kd.data.skeleton import read_skeleton
 from arctic_kd.data.transforms import CropBox
 
 PixelBox = tuple[float, float, float, float]  # x0, y0, x1, y1 in a stream's pixels
+Registration = tuple[float, ...]  # RGB pixel → IR pixel affine map, the 2×3 matrix row by row
 _COLUMNS = {"ir": (3, 4), "rgb": (5, 6)}  # depthX/Y and colorX/Y in the joint rows
 
 
-def person_boxes(skeleton_path: str | Path) -> dict[str, PixelBox] | None:
-    """The box around every valid joint of every frame, per stream; None when no body was tracked.
+@dataclass(frozen=True)
+class PersonTrack:
+    """What one skeleton file tells about its video's geometry."""
+
+    boxes: dict[str, PixelBox] | None  # per stream; None when no body was tracked
+    registration: Registration | None  # None when the joints cannot determine the map
+
+
+def person_track(skeleton_path: str | Path) -> PersonTrack:
+    """Person boxes and RGB→IR registration of one skeleton file.
 
     Remembered per file version, since every stage of a run (teacher, baseline, student) asks again.
     """
@@ -29,24 +43,37 @@ def person_boxes(skeleton_path: str | Path) -> dict[str, PixelBox] | None:
     try:
         version = path.stat()
     except OSError:
-        return _boxes_of(path, 0, 0)  # let the reader report the missing file
-    return _boxes_of(path, version.st_mtime_ns, version.st_size)
+        return _track_of(path, 0, 0)  # let the reader report the missing file
+    return _track_of(path, version.st_mtime_ns, version.st_size)
+
+
+def person_boxes(skeleton_path: str | Path) -> dict[str, PixelBox] | None:
+    """The box around every valid joint of every frame in IR, and its image in RGB (see module doc)."""
+    return person_track(skeleton_path).boxes
 
 
 @functools.cache
-def _boxes_of(path: Path, mtime_ns: int, size: int) -> dict[str, PixelBox] | None:
-    joints = read_skeleton(path).to_array(max_bodies=2)  # (T, bodies, 25, 11)
-    boxes = {}
-    for modality, (cx, cy) in _COLUMNS.items():
-        xy = joints[..., [cx, cy]].reshape(-1, 2)
-        valid = np.isfinite(xy).all(1) & (
-            np.abs(xy).sum(1) > 0
-        )  # absent bodies and lost joints are zeros/NaN
-        if not valid.any():
-            return None
-        (x0, y0), (x1, y1) = xy[valid].min(0), xy[valid].max(0)
-        boxes[modality] = (float(x0), float(y0), float(x1), float(y1))
-    return boxes
+def _track_of(path: Path, mtime_ns: int, size: int) -> PersonTrack:
+    skeleton = read_skeleton(path)
+    affine = skeleton_affine(skeleton)
+    joints = skeleton.to_array(max_bodies=2)  # (T, bodies, 25, 11)
+    boxes = {modality: _extent(joints[..., list(columns)]) for modality, columns in _COLUMNS.items()}
+    registration = None if affine is None else tuple(float(v) for v in affine.ravel())
+    if boxes["ir"] is None or boxes["rgb"] is None:
+        return PersonTrack(None, registration)
+    if affine is not None:
+        boxes["rgb"] = mapped_box(inverse(affine), boxes["ir"])
+    return PersonTrack(boxes, registration)
+
+
+def _extent(xy: np.ndarray) -> PixelBox | None:
+    """The box around every measured position; absent bodies and lost joints are zeros or NaN."""
+    xy = xy.reshape(-1, 2)
+    valid = np.isfinite(xy).all(1) & (np.abs(xy).sum(1) > 0)
+    if not valid.any():
+        return None
+    (x0, y0), (x1, y1) = xy[valid].min(0), xy[valid].max(0)
+    return float(x0), float(y0), float(x1), float(y1)
 
 
 def square_region(box: PixelBox, width: int, height: int, margin: float) -> CropBox:

@@ -47,6 +47,31 @@ def centre_crop(size: float = 1.0) -> CropBox:
     return CropBox(margin, margin, 1 - margin, 1 - margin)
 
 
+def view_crops(size: float, count: int, width: float, height: float) -> list[CropBox]:
+    """The `count` test crops of a `width` × `height` (pixels) region: boxes of the centre crop's size,
+    evenly spaced along the region's longer side (across the whole side) and centred on the other;
+    the centre crop first, so that the first view is the single-clip one.
+
+    mmaction2's `ThreeCrop` is the case `count` = 3, except that our boxes keep the centre crop's relative
+    size (the network was trained on crops of the region, not on squares), so they only differ when
+    `size` < 1.
+    """
+    if count < 1 or count % 2 == 0:
+        raise ValueError(f"test_crops must be odd (the centre crop is one of them), got {count}")
+    if count > 1 and size >= 1:
+        raise ValueError(f"{count} test crops of the whole region would coincide: set test_crop below 1")
+    centre = centre_crop(size)
+    crops = [centre]
+    for index, start in enumerate(np.linspace(0.0, 1.0 - size, count).tolist()):
+        if index == count // 2:
+            continue  # the centre, already first
+        if width >= height:
+            crops.append(CropBox(start, centre.y0, start + size, centre.y1))
+        else:
+            crops.append(CropBox(centre.x0, start, centre.x1, start + size))
+    return crops
+
+
 def sample_crop(
     rng: np.random.Generator,
     scale: tuple[float, float] = (0.6, 1.0),
@@ -81,8 +106,7 @@ def within(outer: CropBox, inner: CropBox) -> CropBox:
 def apply_crop(frames: np.ndarray, box: CropBox, out_size: tuple[int, int]) -> np.ndarray:
     """Crop uint8 (T, H, W, C) frames to `box`, flip if asked, and resize to `out_size` (height, width)."""
     _, height, width, channels = frames.shape
-    x0, x1 = _pixel_span(box.x0, box.x1, width)
-    y0, y1 = _pixel_span(box.y0, box.y1, height)
+    x0, y0, x1, y1 = crop_pixels(box, width, height)
     region = frames[:, y0:y1, x0:x1]
     if box.flip:
         region = region[:, :, ::-1]
@@ -128,6 +152,13 @@ def standardise(clip: torch.Tensor) -> torch.Tensor:
     contrast (room light, clothing, exposure), which a small network trained from scratch otherwise has
     to learn to ignore."""
     return (clip - clip.mean()) / clip.std().clamp_min(1e-3)
+
+
+def crop_pixels(box: CropBox, width: int, height: int) -> tuple[int, int, int, int]:
+    """The pixel rows and columns [x0, x1) × [y0, y1) that `apply_crop` cuts from a width × height frame."""
+    x0, x1 = _pixel_span(box.x0, box.x1, width)
+    y0, y1 = _pixel_span(box.y0, box.y1, height)
+    return x0, y0, x1, y1
 
 
 def _pixel_span(start: float, stop: float, size: int) -> tuple[int, int]:

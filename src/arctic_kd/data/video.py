@@ -97,22 +97,34 @@ class VideoReader:
             raise ValueError(
                 f"frame indices must lie in [0, {self.num_frames}), got {wanted.min()}..{wanted.max()}"
             )
-        needed = sorted(set(wanted.tolist()))
-        try:
-            frames = self._decode(needed, _Converter(gray))
-        except av.error.FFmpegError as error:
-            raise DataError(self.path, f"cannot decode the video: {error}") from error
+        frames = dict(self._decode(sorted(set(wanted.tolist())), _Converter(gray)))
         return np.stack([frames[i] for i in wanted.tolist()])
 
-    def _decode(self, needed: list[int], convert: _Converter) -> dict[int, np.ndarray]:
-        """Seek near the first needed frame when that saves work; decode from the start when it can't."""
-        if needed[0] >= SEEK_MIN_FRAME and self._seek_before(needed[0]):
-            try:
-                return self._collect(self._frames_after_seek(needed[0]), needed, convert)
-            except _SeekMissed:
-                pass
-        self._rewind()
-        return self._collect(self._indexed_frames(position=0), needed, convert)
+    def frames(self, start: int, stop: int, gray: bool = False) -> Iterator[np.ndarray]:
+        """Frames start … stop − 1 one at a time, as `read` returns them: for passes over a whole video
+        (`arctic prepare`), where holding every decoded 1080p frame would take gigabytes."""
+        if not 0 <= start < stop <= self.num_frames:
+            raise ValueError(f"frame range [{start}, {stop}) is not inside [0, {self.num_frames})")
+        for _, frame in self._decode(list(range(start, stop)), _Converter(gray)):
+            yield frame
+
+    def _decode(self, needed: list[int], convert: _Converter) -> Iterator[tuple[int, np.ndarray]]:
+        """(index, frame) for the sorted unique `needed`: seek near the first when that saves work, decode
+        from the start when it can't (also for whatever is left when a seek turns out to have missed)."""
+        try:
+            if needed[0] >= SEEK_MIN_FRAME and self._seek_before(needed[0]):
+                done = 0
+                try:
+                    for item in self._collect(self._frames_after_seek(needed[0]), needed, convert):
+                        done += 1
+                        yield item
+                    return
+                except _SeekMissed:
+                    needed = needed[done:]
+            self._rewind()
+            yield from self._collect(self._indexed_frames(position=0), needed, convert)
+        except av.error.FFmpegError as error:
+            raise DataError(self.path, f"cannot decode the video: {error}") from error
 
     def _count_packets(self) -> int:
         """Frame count for containers whose header has none: demuxing is cheap, decoding is not."""
@@ -165,23 +177,22 @@ class VideoReader:
 
     def _collect(
         self, frames: Iterator[tuple[int, av.VideoFrame]], needed: list[int], convert: _Converter
-    ) -> dict[int, np.ndarray]:
+    ) -> Iterator[tuple[int, np.ndarray]]:
         """Convert just the needed (sorted, unique) frames, and stop decoding after the last one.
 
         An index the stream skips gets the frame on screen at that moment, the previous one; so does a missing
         tail of at most MAX_MISSING_TAIL frames.
         """
-        out: dict[int, np.ndarray] = {}
         pending = iter(needed)
         target = next(pending, None)
         previous: tuple[int, av.VideoFrame] | None = None
         for index, frame in frames:
             while target is not None and target <= index:
                 shown = frame if target == index or previous is None else previous[1]
-                out[target] = convert(shown)
+                yield target, convert(shown)
                 target = next(pending, None)
             if target is None:
-                return out
+                return
             previous = (index, frame)
         if previous is None:
             raise DataError(self.path, "no frame could be decoded")
@@ -192,9 +203,9 @@ class VideoReader:
                 f"only {last_index + 1} of the {self.num_frames} frames its header lists decode"
                 " (truncated or damaged file)",
             )
-        for index in needed[len(out) :]:
-            out[index] = convert(last_frame)
-        return out
+        while target is not None:
+            yield target, convert(last_frame)
+            target = next(pending, None)
 
 
 class _SeekMissed(Exception):

@@ -5,24 +5,28 @@ Each stage reads a `Config`, builds data, models and the method, and calls the o
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from arctic_kd.config import Config, ModelConfig
 from arctic_kd.data.cache import FrameCache
-from arctic_kd.data.loaders import make_loaders
+from arctic_kd.data.loaders import frame_cache_for, make_loaders, make_view_loader
 from arctic_kd.distill import build_distiller
 from arctic_kd.distill.base import Vanilla
 from arctic_kd.engine import distributed
 from arctic_kd.engine.checkpoint import build_model, load_checkpoint, model_from_checkpoint, model_spec
 from arctic_kd.engine.distributed import DistContext, resolve_device
-from arctic_kd.engine.evaluate import evaluate
-from arctic_kd.engine.train import fit
+from arctic_kd.engine.evaluate import evaluate_views, sum_over_processes
+from arctic_kd.engine.train import autocast, autocast_dtype, fit
 from arctic_kd.errors import ArcticError
+from arctic_kd.models.pretrained import load_pretrained
+from arctic_kd.progress import say
 
 CHANNELS = {"rgb": 3, "ir": 1}
 
@@ -44,6 +48,14 @@ def _spec(model: ModelConfig, modality: str, num_classes: int) -> dict:
     return model_spec(model.arch, model.depth, model.width, model.dropout, CHANNELS[modality], num_classes)
 
 
+def _new_model(model: ModelConfig, spec: dict) -> nn.Module:
+    """The network to train: fresh, or started from `model.pretrained` (head re-initialised)."""
+    network = build_model(spec)
+    if model.pretrained:
+        say(load_pretrained(network, model.pretrained).summary())
+    return network
+
+
 def run_train(
     config: Config,
     modality: str,
@@ -59,11 +71,14 @@ def run_train(
     context = distributed.setup(config.device)
     progress = progress and context.is_main
     seed_everything(config.seed, config.deterministic)
+    frame_cache = frame_cache or frame_cache_for(config.data)
     train, test, class_names = make_loaders(config.data, (modality,), config.seed, frame_cache, progress)
     model_config = config.teacher if modality == "rgb" else config.student
     spec = _spec(model_config, modality, len(class_names))
     distiller = Vanilla(
-        build_model(spec), student_modality=modality, label_smoothing=config.optim.label_smoothing
+        _new_model(model_config, spec),
+        student_modality=modality,
+        label_smoothing=config.optim.label_smoothing,
     )
     extra = {
         "model": spec,
@@ -72,7 +87,7 @@ def run_train(
         "config": config.to_dict(),
         "method": "ce",
     }
-    return _fit(distiller, train, test, config, run_dir, extra, context, progress, resume)
+    return _fit(distiller, train, test, config, run_dir, extra, context, progress, resume, frame_cache)
 
 
 def run_distill(
@@ -87,6 +102,7 @@ def run_distill(
     progress = progress and context.is_main
     seed_everything(config.seed, config.deterministic)
     teacher_checkpoint = load_checkpoint(config.distill.teacher)
+    frame_cache = frame_cache or frame_cache_for(config.data)
     train, test, class_names = make_loaders(config.data, ("rgb", "ir"), config.seed, frame_cache, progress)
     if teacher_checkpoint["class_names"] != class_names:
         raise ArcticError(
@@ -96,7 +112,7 @@ def run_distill(
     spec = _spec(config.student, "ir", len(class_names))
     distiller = build_distiller(
         config.distill,
-        build_model(spec),
+        _new_model(config.student, spec),
         model_from_checkpoint(teacher_checkpoint),
         label_smoothing=config.optim.label_smoothing,
     )
@@ -107,11 +123,20 @@ def run_distill(
         "config": config.to_dict(),
         "method": config.distill.method,
     }
-    return _fit(distiller, train, test, config, run_dir, extra, context, progress, resume)
+    return _fit(distiller, train, test, config, run_dir, extra, context, progress, resume, frame_cache)
 
 
 def _fit(
-    distiller, train, test, config: Config, run_dir: Path, extra, context: DistContext, progress, resume
+    distiller,
+    train,
+    test,
+    config: Config,
+    run_dir: Path,
+    extra,
+    context: DistContext,
+    progress,
+    resume,
+    frame_cache: FrameCache | None,
 ) -> dict:
     if context.distributed:
         train.shard(context.rank, context.world_size, equal_steps=True)
@@ -128,20 +153,52 @@ def _fit(
         progress,
         resume,
     )
+    result["multiview"] = final_multiview(
+        distiller.student, config, extra["modality"], result["final"], frame_cache, context, progress
+    )
+    if context.is_main:
+        (run_dir / "multiview.json").write_text(json.dumps(result["multiview"]) + "\n")
     skipped = train.report.samples | test.report.samples
     result["skipped"] = {k: f"{v.path}: {v.problem}" for k, v in skipped.items()}
     return result
 
 
+def final_multiview(
+    model: nn.Module,
+    config: Config,
+    modality: str,
+    final: dict,
+    frame_cache: FrameCache | None,
+    context: DistContext,
+    progress,
+) -> dict:
+    """Multi-view test metrics of a run's final model, measured once at the end (every epoch would multiply
+    test time by the number of views). With a single view they are the final epoch's own.
+
+    In the training's precision, like the per-epoch tests; under torchrun every process tests its share of
+    the videos (none twice) and the counts are added up, so each video is counted once.
+    """
+    view_count = config.data.test_clips * config.data.test_crops
+    if view_count == 1:
+        return {**{k: v for k, v in final.items() if k != "epoch"}, "views": 1}
+    views, class_names = make_view_loader(config.data, (modality,), frame_cache, progress)
+    if context.distributed:
+        views.shard(context.rank, context.world_size, equal_steps=False)
+    with autocast(autocast_dtype(config.train.precision, context.device), context.device):
+        metrics = evaluate_views(model, views, modality, len(class_names), context.device, progress)
+    return {**sum_over_processes(metrics["multiview"], context), "views": view_count}
+
+
 def run_eval(checkpoint_path: str | Path, config: Config, progress: bool = True) -> dict:
-    """Test-split accuracy of a checkpoint on the dataset and protocol of `config.data`."""
+    """Test-split accuracy of a checkpoint on the dataset and protocol of `config.data`: single-clip at the
+    top level, multi-view (`data.test_clips` × `data.test_crops`) under "multiview"."""
     checkpoint = load_checkpoint(checkpoint_path)
     modality = checkpoint["modality"]
-    _, test, class_names = make_loaders(config.data, (modality,), config.seed, progress=progress)
+    test, class_names = make_view_loader(config.data, (modality,), progress=progress)
     if class_names != checkpoint["class_names"]:
         raise ArcticError(f"{checkpoint_path}: trained on other classes than {config.data.root} has")
     device = resolve_device(config.device)
     model = model_from_checkpoint(checkpoint).to(device)
-    metrics = evaluate(model, test, modality, len(class_names), device, progress)
+    metrics = evaluate_views(model, test, modality, len(class_names), device, progress)
     metrics["skipped"] = len(test.report)
     return metrics

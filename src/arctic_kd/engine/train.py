@@ -29,7 +29,7 @@ from arctic_kd.distill.base import Distiller
 from arctic_kd.engine import distributed
 from arctic_kd.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from arctic_kd.engine.distributed import DistContext
-from arctic_kd.engine.evaluate import accuracy_report, evaluate
+from arctic_kd.engine.evaluate import evaluate, sum_over_processes
 from arctic_kd.errors import ArcticError
 from arctic_kd.progress import progress_bar, say
 
@@ -69,6 +69,11 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "fp16" and device.type != "cuda":
         raise ArcticError("train.precision=fp16 needs a GPU; on CPU use bf16 or fp32")
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def autocast(dtype: torch.dtype | None, device: torch.device) -> contextlib.AbstractContextManager:
+    """Autocast to `dtype` (from `autocast_dtype`) on `device`; None: plain fp32."""
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
 class TrainableModules(nn.Module):
@@ -112,7 +117,7 @@ class _Run:
     context: DistContext
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        return torch.autocast(self.context.device.type, dtype=self.dtype, enabled=self.dtype is not None)
+        return autocast(self.dtype, self.context.device)
 
     def to_device(self, batch: dict) -> dict:
         def move(value: Any) -> Any:
@@ -323,11 +328,7 @@ def _evaluate(run: _Run, batches, num_classes: int) -> dict:
         metrics = evaluate(
             run.distiller.student, batches, run.distiller.student_modality, num_classes, run.context.device
         )
-    if not run.context.distributed:
-        return metrics
-    counts = torch.cat([torch.tensor(metrics["confusion"]).flatten(), torch.tensor([metrics["top5_hits"]])])
-    counts = distributed.all_sum(counts, run.context)
-    return accuracy_report(counts[:-1].view(num_classes, num_classes), int(counts[-1]))
+    return sum_over_processes(metrics, run.context)
 
 
 class _Log:

@@ -1,0 +1,147 @@
+"""Training throughput of an R(2+1)D-18 on 16×112×112 clips: forward, backward and an SGD step on random
+clips already on the device (data loading left out), in fp32 and in mixed precision, with and without
+channels-last-3d memory, optionally under torch.compile.
+
+python benchmarks/bench_throughput.py --tiny     # CPU: batch 2, 2 timed steps per setting, ~1-2 min
+python benchmarks/bench_throughput.py --compile  # GPU: batch 32, 20 timed steps, also torch.compile
+
+Mixed precision is autocast in bf16 by default (on CPU the only choice; on GPU it needs no gradient
+scaler); `--amp-dtype fp16` uses fp16 with a GradScaler on GPU. A setting that fails (torch.compile without
+a working compiler, a dtype the device lacks) is reported and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import platform
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from arctic_kd.models import video_resnet
+
+NUM_CLASSES = 60  # NTU RGB+D 60
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    amp: bool
+    channels_last: bool
+    compile: bool = False
+
+
+SETTINGS = (
+    Setting("fp32", amp=False, channels_last=False),
+    Setting("fp32 + channels-last", amp=False, channels_last=True),
+    Setting("AMP", amp=True, channels_last=False),
+    Setting("AMP + channels-last", amp=True, channels_last=True),
+)
+COMPILED = Setting("AMP + channels-last + compile", amp=True, channels_last=True, compile=True)
+TINY_SETTINGS = ("fp32", "AMP", "AMP + channels-last")
+
+
+def measure(setting: Setting, args: argparse.Namespace, device: torch.device) -> dict:
+    """Clips per second over `args.steps` training steps, after `args.warmup` untimed ones."""
+    torch.manual_seed(0)
+    memory = torch.channels_last_3d if setting.channels_last else torch.contiguous_format
+    model = video_resnet(args.arch, 18, num_classes=NUM_CLASSES).to(device, memory_format=memory).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    step_model: nn.Module = torch.compile(model) if setting.compile else model
+    clips = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=device)
+    clips = clips.contiguous(memory_format=memory)
+    labels = torch.randint(NUM_CLASSES, (args.batch,), device=device)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[args.amp_dtype]
+    scaler = torch.amp.GradScaler(device.type, enabled=setting.amp and dtype == torch.float16)
+
+    def step() -> None:
+        autocast = torch.autocast(device.type, dtype=dtype) if setting.amp else contextlib.nullcontext()
+        with autocast:
+            loss = nn.functional.cross_entropy(step_model(clips), labels)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    for _ in range(args.warmup):
+        step()
+    _sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    _sync(device)
+    seconds = time.perf_counter() - start
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
+    return {
+        "clips_per_s": args.batch * args.steps / seconds,
+        "step_s": seconds / args.steps,
+        "peak_gib": peak,
+    }
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tiny", action="store_true", help="CPU configuration: batch 2, 1 warm-up + 2 steps")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if present)")
+    parser.add_argument("--arch", default="r2plus1d", choices=("r2plus1d", "r3d", "mc3"))
+    parser.add_argument("--batch", type=int, help="clips per step (default: 32, or 2 with --tiny)")
+    parser.add_argument("--steps", type=int, help="timed steps (default: 20, or 2 with --tiny)")
+    parser.add_argument("--warmup", type=int, help="untimed steps first (default: 5, or 1 with --tiny)")
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--size", type=int, default=112)
+    parser.add_argument("--amp-dtype", choices=("bf16", "fp16"), default="bf16")
+    parser.add_argument("--compile", action="store_true", help="also time AMP + channels-last compiled")
+    args = parser.parse_args()
+    defaults = (2, 2, 1) if args.tiny else (32, 20, 5)
+    for name, default in zip(("batch", "steps", "warmup"), defaults, strict=True):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(args.device)
+    settings = [s for s in SETTINGS if not args.tiny or s.name in TINY_SETTINGS]
+    if args.compile:
+        settings.append(COMPILED)
+
+    print(
+        f"{args.arch}-18, {args.frames}×{args.size}×{args.size}, batch {args.batch}, {args.warmup} warm-up + "
+        f"{args.steps} timed steps, AMP {args.amp_dtype}, torch {torch.__version__}, {device_name(device)}"
+    )
+    print("\n| setting | clips/s | s/step | vs fp32 | peak GPU memory |\n| --- | --- | --- | --- | --- |")
+    baseline = None
+    for setting in settings:
+        try:
+            result = measure(setting, args, device)
+        except Exception as error:  # compile or dtype support varies by machine: report, go on
+            reason = f"{type(error).__name__}: {str(error).splitlines()[0][:80]}"
+            print(f"| {setting.name} | failed: {reason} | | | |")
+            continue
+        baseline = baseline or result["clips_per_s"]
+        peak = "–" if result["peak_gib"] != result["peak_gib"] else f"{result['peak_gib']:.1f} GiB"
+        print(
+            f"| {setting.name} | {result['clips_per_s']:.2f} | {result['step_s']:.2f} | "
+            f"{result['clips_per_s'] / baseline:.2f}× | {peak} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
