@@ -63,7 +63,7 @@ class SynthConfig:
     ir_object_contrast: float = _knob(
         0.2, "held object's IR heat, fraction of skin-over-background (0 = invisible)"
     )
-    object_scale: float = _knob(1.0, "size factor of held objects")
+    object_scale: float = _knob(1.5, "size factor of held objects")
     motion_noise: float = _knob(0.04, "smooth random wobble added to every pose parameter")
     facing_deg: float = _knob(30.0, "how far replications turn towards the side cameras, degrees")
     quality: int = _knob(4, "MPEG-4 quantiser of both videos, 2 (best) … 31")
@@ -152,8 +152,9 @@ def make_performer(config: SynthConfig, performer: int) -> Performer:
         shoulders=rng.uniform(0.88, 1.12),
         girth=rng.uniform(0.85, 1.25),
     )
-    skin = np.array([225, 185, 150]) * rng.uniform(0.45, 1.05)
-    shirt, pants, shoes = rng.uniform(60, 255, 3), rng.uniform(50, 230, 3), rng.uniform(20, 140, 3)
+    # skin is the brightest part of most performers, as in a lit room; clothes vary widely but stay muted
+    skin = np.array([225, 185, 150]) * rng.uniform(0.75, 1.05)
+    shirt, pants, shoes = rng.uniform(40, 200, 3), rng.uniform(30, 180, 3), rng.uniform(20, 120, 3)
     sleeve = shirt if rng.random() < 0.5 else skin
     palette = {"skin": skin, "shirt": shirt, "sleeve": sleeve, "pants": pants, "shoes": shoes}
     palette = {k: tuple(float(c) for c in v) for k, v in palette.items()}
