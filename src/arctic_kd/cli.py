@@ -314,6 +314,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ArcticError(f"--topk must be at least 1, got {args.topk}")
     files = video_files(args.videos)
     predictor = Predictor(args.checkpoint, args.clips, resolve_device(args.device))
+    if predictor.trained_on_person_crops:
+        print(
+            f"arctic predict: note: {args.checkpoint} was trained on person crops (data.person_crop); "
+            "predict reads whole frames, where the performer looks smaller (see arctic predict --help)",
+            file=sys.stderr,
+        )
     failed = 0
     for result in predictor.predict_all(
         progress_bar(files, desc="predict", unit="video", leave=False), args.topk
@@ -350,6 +356,8 @@ def cmd_viz_activations(args: argparse.Namespace) -> int:
     paths = ([args.teacher] if args.teacher else []) + list(args.student)
     if not paths:
         raise ArcticError("give a --teacher and/or one or more --student checkpoints")
+    if args.num_samples < 1 or args.frames < 1:
+        raise ArcticError("--num-samples and --frames must be at least 1")
     panels = collect_panels([load_model(p) for p in paths], args.data, args.samples, args.num_samples)
     print(f"wrote {plot_activation_grid(panels, args.out, args.frames)}")
     if args.gif:

@@ -56,9 +56,9 @@ def export_checkpoint(
     metadata = _metadata(checkpoint, recipe)
     example = torch.zeros(1, *recipe.input_shape)
     if fmt == "onnx":
-        _export_onnx(model, example, out, metadata)
+        write_onnx(model, example, out, metadata)
     else:
-        _export_torchscript(model, example, out, metadata)
+        write_torchscript(model, example, out, metadata)
     source = video or _dataset_video(checkpoint)
     with VideoReader(source) as reader:
         clips = recipe.clips(reader, VERIFY_CLIPS)
@@ -85,7 +85,8 @@ def _metadata(checkpoint: dict, recipe: ClipRecipe) -> dict[str, str]:
     }
 
 
-def _export_onnx(model: nn.Module, example: Tensor, out: Path, metadata: dict[str, str]) -> None:
+def write_onnx(model: nn.Module, example: Tensor, out: Path, metadata: dict[str, str]) -> None:
+    """`model` as ONNX with a dynamic batch axis, traced on `example`, with `metadata` as properties."""
     onnx = _require("onnx")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript-based exporter's notice
@@ -107,7 +108,7 @@ def _export_onnx(model: nn.Module, example: Tensor, out: Path, metadata: dict[st
     onnx.save(proto, str(out))
 
 
-def _export_torchscript(model: nn.Module, example: Tensor, out: Path, metadata: dict[str, str]) -> None:
+def write_torchscript(model: nn.Module, example: Tensor, out: Path, metadata: dict[str, str]) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit still works; it is only deprecated
         traced = torch.jit.trace(model, example, check_trace=False)  # the verification below checks it

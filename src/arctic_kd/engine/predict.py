@@ -114,6 +114,7 @@ class Predictor:
             raise ArcticError(f"--clips must be at least 1, got {num_clips}")
         checkpoint = load_checkpoint(checkpoint_path)
         self.recipe = ClipRecipe.of(checkpoint)
+        self.trained_on_person_crops = checkpoint_config(checkpoint).data.person_crop
         self.class_names: list[str] = list(checkpoint["class_names"])
         self.device = torch.device(device)
         self.model = model_from_checkpoint(checkpoint).to(self.device)
