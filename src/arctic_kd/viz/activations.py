@@ -181,7 +181,9 @@ def collect_panels(
     return result
 
 
-def plot_activation_grid(samples: Sequence[SamplePanels], out_png: str | Path, frames_shown: int = 4) -> Path:
+def plot_activation_grid(
+    samples: Sequence[SamplePanels], out_png: str | Path, frames_shown: int = 4, dpi: int = 110
+) -> Path:
     """One block per sample: a row per network, `frames_shown` frames evenly spread over the clip."""
     rows = sum(len(s.panels) for s in samples)
     figure = Figure(figsize=(2.1 * frames_shown + 3.2, 2.2 * rows + 0.9 * len(samples)), layout="constrained")
@@ -205,7 +207,7 @@ def plot_activation_grid(samples: Sequence[SamplePanels], out_png: str | Path, f
     figure.suptitle(
         "class activation maps of the true class, over each network's own input clip", fontsize=12
     )
-    return save_figure(figure, out_png)
+    return save_figure(figure, out_png, dpi)
 
 
 def write_activation_gif(samples: Sequence[SamplePanels], out_gif: str | Path, cell: int = 160) -> Path:
