@@ -111,3 +111,20 @@ def test_a_folder_without_videos_and_a_bad_topk_are_one_line_errors(student, tmp
     assert "no video files" in capsys.readouterr().err
     assert main(["predict", str(tmp_path), "--checkpoint", str(student), "--topk", "0"]) == 2
     assert "--topk must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["predict", "export", "viz", "report"])
+def test_using_commands_are_listed_and_teach_with_examples(command, capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert command in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert f"  arctic {command} " in capsys.readouterr().out
+
+
+def test_a_student_trained_on_person_crops_gets_a_note(tiny_dataset, tmp_path_factory, capsys):
+    cropped = trained_run(tmp_path_factory, tiny_dataset, "rgb") / "last.pt"  # person_crop on (default)
+    video = tiny_dataset / "nturgb+d_rgb" / "S001C001P003R001A001_rgb.avi"
+    assert main(["predict", str(video), "--checkpoint", str(cropped), "--topk", "1"]) == 0
+    assert "trained on person crops" in capsys.readouterr().err

@@ -14,8 +14,9 @@ run on whole frames.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,13 @@ class ClipRecipe:
         modality = checkpoint["modality"]
         size = config.data.ir_size if modality == "ir" else config.data.rgb_size
         return cls(modality, config.data.num_frames, size, modality in config.data.standardise)
+
+    @classmethod
+    def from_json(cls, text: str) -> ClipRecipe:
+        """The recipe an exported file carries in its `arctic_kd.input` metadata (mean/std follow from the
+        modality)."""
+        values = json.loads(text)
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
