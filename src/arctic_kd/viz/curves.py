@@ -62,9 +62,10 @@ def plot_learning_curves(metrics_jsonl: Path, out_png: Path) -> Path:
             bold = key == "train_total"
             style = {"lw": 2.4, "color": "black", "zorder": 3} if bold else {"lw": 1.3}
             losses.plot(*_series(records, key), marker="o", markersize=3, label=key[6:], **style)
+    styles = iter(["-", "--", ":", "-."] * len(keys))  # top-1 and mean class coincide on balanced splits
     for key in keys:
         if _is_accuracy(key):
-            accuracy.plot(*_series(records, key), marker="o", markersize=3, label=_label(key))
+            accuracy.plot(*_series(records, key), next(styles), marker="o", markersize=3, label=_label(key))
     rate.plot(*_series(records, "lr"), marker="o", markersize=3, color="tab:purple")
     losses.set(title="training losses (weighted)", ylabel="loss")
     accuracy.set(title="accuracy", ylabel="%", ylim=(0, 102))
