@@ -73,6 +73,7 @@ def fit(
     final: dict = {}
     start = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
+        distiller.set_epoch(epoch)
         losses = _train_epoch(distiller, train_batches, optimizer, scheduler, config, device, epoch, progress)
         metrics = evaluate(distiller.student, test_batches, distiller.student_modality, num_classes, device)
         record = {
