@@ -120,6 +120,18 @@ def load_plan(name: str) -> BenchPlan:
     return from_dict(BenchPlan, _read_yaml(path) or {}, str(path))
 
 
+def check_plan(plan: BenchPlan, variants: dict[str, Variant]) -> None:
+    """Unknown method or protocol names are errors before anything runs."""
+    unknown = [m for m in plan.methods if m not in variants]
+    if unknown:
+        raise ArcticError(f"unknown method {unknown[0]!r}; known: {', '.join(sorted(variants))}")
+    bad = [p for p in plan.protocols if p not in PROTOCOLS]
+    if bad:
+        raise ArcticError(f"unknown protocol {bad[0]!r}; known: {', '.join(PROTOCOLS)}")
+    if not plan.methods or not plan.seeds or not plan.protocols:
+        raise ArcticError("a bench needs at least one method, seed and protocol")
+
+
 def with_overrides(config: Config, overrides: list[str] | tuple[str, ...]) -> Config:
     return config_from_dict(apply_overrides(config.to_dict(), overrides))
 
@@ -128,12 +140,7 @@ def plan_runs(
     plan: BenchPlan, variants: dict[str, Variant], base: Config, out: Path
 ) -> tuple[list[PlannedRun], list[PlannedRun]]:
     """The teachers and the method runs, fully configured; every name and override is checked up front."""
-    unknown = [m for m in plan.methods if m not in variants]
-    if unknown:
-        raise ArcticError(f"unknown method {unknown[0]!r}; known: {', '.join(sorted(variants))}")
-    bad = [p for p in plan.protocols if p not in PROTOCOLS]
-    if bad:
-        raise ArcticError(f"unknown protocol {bad[0]!r}; known: {', '.join(PROTOCOLS)}")
+    check_plan(plan, variants)
     teachers, runs = [], []
     teacher_variant = Variant(label="RGB teacher", stage="train")
     for protocol in plan.protocols:

@@ -255,6 +255,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         VARIANTS_FILE,
         bench_markdown,
         build_base,
+        check_plan,
         describe,
         load_plan,
         load_variants,
@@ -271,6 +272,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for key in ("methods", "seeds", "protocols"):
         if getattr(args, key):
             setattr(plan, key, tuple(getattr(args, key)))
+    check_plan(plan, variants)
     base = build_base(plan, resolve_config(args.config or plan.config), args.set, str(args.data))
     ensure_synthetic(args.data, SynthConfig(seed=args.synth_seed))
     summary = run_bench(plan, variants, base, args.out, command="arctic " + shlex.join(args.argv))
