@@ -142,6 +142,12 @@ def test_a_finished_run_with_another_config_is_an_error_not_a_silent_reuse(bench
     changed = with_overrides(b.base, ["optim.lr=0.3"])
     with pytest.raises(ArcticError, match=r"rgb_teacher was run with another config \(optim\.lr: 0\.1"):
         run_bench(b.plan, b.variants, changed, out, progress=False)
+    # a distillation setting does not concern the teacher or the IR-only run, only the distillation
+    changed = with_overrides(b.base, ["distill.hinton.tau=8"])
+    with pytest.raises(
+        ArcticError, match=r"seed0/kd was run with another config \(distill\.hinton\.tau: 4\.0"
+    ):
+        run_bench(b.plan, b.variants, changed, out, progress=False)
 
 
 def test_an_unfinished_run_is_cleared_and_trained_again(benched, tmp_path):

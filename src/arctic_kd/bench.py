@@ -198,8 +198,10 @@ def _runs_of(runs: list[PlannedRun], teacher: PlannedRun) -> list[PlannedRun]:
     return [r for r in runs if (r.protocol, r.seed) == (teacher.protocol, teacher.seed)]
 
 
-def _comparable(config: dict) -> dict:
-    """A run's config without what may legitimately change between invocations (the teacher's path)."""
+def _comparable(config: dict, stage: str) -> dict:
+    """What a run's result depends on: cross-entropy runs ignore `distill`; a teacher may have moved."""
+    if stage == "train":
+        return {k: v for k, v in config.items() if k != "distill"}
     return {**config, "distill": {**config["distill"], "teacher": ""}}
 
 
@@ -209,9 +211,12 @@ def _finished(run: PlannedRun) -> RunResult | None:
     if not path.is_file():
         return None
     result = RunResult(**json.loads(path.read_text()))
-    wanted = run.config.to_dict()
-    if _comparable(result.config) != _comparable(wanted):
-        key = _first_difference(_comparable(result.config), _comparable(wanted))
+    old, wanted = (
+        _comparable(result.config, run.variant.stage),
+        _comparable(run.config.to_dict(), run.variant.stage),
+    )
+    if old != wanted:
+        key = _first_difference(old, wanted)
         raise ArcticError(
             f"{run.folder} was run with another config ({key}: {_lookup(result.config, key)!r}, "
             f"now {_lookup(wanted, key)!r}); use another --out or delete that folder"

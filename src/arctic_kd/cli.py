@@ -63,11 +63,14 @@ OUT/metrics.jsonl (one line per epoch).
 """
 
 DISTILL_DESCRIPTION = """\
-Distil a frozen RGB teacher into an IR student: L = CE + λ_arm·ARM + λ_arc·ARC + λ_kd·KD (config section
-`distill`; set a weight to 0 to switch that part off).
+Distil a frozen RGB teacher into an IR student. The default method, ARCTIC, trains
+L = CE + λ_arm·ARM + λ_arc·ARC + λ_kd·KD (config sections distill.arm, .arc, .kd; a weight of 0 switches
+that part off). `distill.method` picks a baseline instead, each at its published default weights, set in
+its own section: kd (distill.hinton), fitnets, at, sp, rkd, afd, dkd (distill.<method>).
 
   arctic distill --teacher runs/teacher/last.pt --out runs/arctic
   arctic distill --teacher runs/teacher/last.pt --out runs/arm-attention --set distill.arm.value=attention
+  arctic distill --teacher runs/teacher/last.pt --out runs/dkd --set distill.method=dkd
 """
 
 EVAL_DESCRIPTION = """\
@@ -419,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "distill",
         cmd_distill,
-        "distil a frozen RGB teacher into an IR student (ARCTIC)",
+        "distil a frozen RGB teacher into an IR student (ARCTIC or a baseline)",
         DISTILL_DESCRIPTION,
     )
     distill.add_argument("--teacher", type=Path, help="teacher checkpoint (overrides distill.teacher)")

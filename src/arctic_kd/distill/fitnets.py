@@ -5,8 +5,9 @@ with a mean squared error. The paper picks the middle layer of each network and 
 separate first stage; we train it jointly in one stage with the task loss, as mdistiller does (hint weight
 100, its published default; CE weight 1). Our networks have stages stem, layer1 … layer4, so the middle
 one — mdistiller's hint layer 2 — is `layer2` (`distill.fitnets.stage`). The regressor is a 1×1×1
-convolution + BatchNorm (mdistiller's ConvReg for equal resolutions); when student and teacher clips differ
-in size, the regressed map is resampled to the teacher's (T, H, W).
+convolution + BatchNorm + ReLU (mdistiller's ConvReg for equal resolutions; the hint, a stage output, is
+itself post-ReLU); when student and teacher clips differ in size, the regressed map is resampled to the
+teacher's (T, H, W).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class FitNets(MatchingDistiller):
         self.regressor = nn.Sequential(
             nn.Conv3d(student.stage_channels[stage], teacher.stage_channels[stage], 1, bias=False),
             nn.BatchNorm3d(teacher.stage_channels[stage]),
+            nn.ReLU(),
         )
 
     def distill_losses(self, teacher: Outputs, student: Outputs, labels: Tensor) -> dict[str, Tensor]:
