@@ -372,9 +372,10 @@ def bench_plot(summary: dict, path: Path) -> None:
             label=protocol,
         )
     axes.set_xticks(range(len(names)), labels, rotation=35, ha="right")
-    axes.set_ylabel("top-1 (%)")
     axes.set_ylim(0, 100)
-    axes.legend(loc="lower right")
+    axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(protocols), frameon=False)
+    seeds = len(summary["plan"]["seeds"])
+    axes.set_ylabel(f"top-1 (%), mean ± std over {seeds} seed{'s' * (seeds > 1)}")
     axes.grid(axis="y", alpha=0.3)
     figure.savefig(path, dpi=120)
 
