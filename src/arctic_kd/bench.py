@@ -263,7 +263,9 @@ def _train(run: PlannedRun, cache: FrameCache | None, progress: bool) -> RunResu
         time.perf_counter() - start,
         run.config.to_dict(),
     )
-    (run.folder / "result.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
+    partial = run.folder / "result.json.partial"  # renamed when complete: a kill never leaves half a record
+    partial.write_text(json.dumps(asdict(result), indent=2) + "\n")
+    partial.replace(run.folder / "result.json")
     return result
 
 
