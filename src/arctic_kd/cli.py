@@ -78,11 +78,14 @@ final model is also tested on data.test_clips × data.test_crops views (OUT/mult
 """
 
 DISTILL_DESCRIPTION = """\
-Distil a frozen RGB teacher into an IR student: L = CE + λ_arm·ARM + λ_arc·ARC + λ_kd·KD (config section
-`distill`; set a weight to 0 to switch that part off).
+Distil a frozen RGB teacher into an IR student. The default method, ARCTIC, trains
+L = CE + λ_arm·ARM + λ_arc·ARC + λ_kd·KD (config sections distill.arm, .arc, .kd; a weight of 0 switches
+that part off). `distill.method` picks a baseline instead, each at its published default weights, set in
+its own section: kd (distill.hinton), fitnets, at, sp, rkd, afd, dkd (distill.<method>).
 
   arctic distill --teacher runs/teacher/last.pt --out runs/arctic
   arctic distill --teacher runs/teacher/last.pt --out runs/arm-attention --set distill.arm.value=attention
+  arctic distill --teacher runs/teacher/last.pt --out runs/dkd --set distill.method=dkd
   arctic distill --teacher runs/teacher/last.pt --out runs/arctic --resume     # continue a killed run
   torchrun --nproc_per_node=4 -m arctic_kd distill --teacher runs/teacher/last.pt --out runs/arctic
   arctic distill --teacher runs/teacher/last.pt --out runs/arctic --pretrained r3d_18_kinetics400.pth \\
@@ -119,9 +122,18 @@ Training from the store still reads ROOT's file names (protocol split, class nam
 """
 
 BENCH_DESCRIPTION = """\
-Run the demo pipeline (teacher, IR-only, ARCTIC) for several training seeds on the same synthetic data and
-report mean ± std of top-1 and top-5 per method. Finished seeds are not run again (resumable). Writes
-OUT/bench.json and OUT/bench.md.
+Compare distillation methods on the synthetic dataset: every method × seed × protocol of a bench preset
+(configs/bench/), one RGB teacher per protocol and seed shared by all its methods. Finished runs are
+recorded (OUT/PROTOCOL/seedN/METHOD/result.json) and not run again, so an interrupted bench resumes.
+Writes OUT/bench.json, OUT/bench.md (top-1 and top-5 mean ± std, wall time per run) and OUT/bench.png.
+
+Methods are named variants (configs/bench/variants.yaml): sets of --set overrides, e.g. arctic-no-arm
+is `distill.method=arctic distill.arm.weight=0`. `arctic bench --list` shows them all.
+
+  arctic bench                                   # preset `full`: 12 methods, 3 seeds, xsub and xview
+  arctic bench --preset quick                    # every method × 3 seeds on cross-subject, shorter runs
+  arctic bench --methods ir_only kd arctic --seeds 0 --protocols ntu60-xsub --out runs/try
+  arctic bench --preset ablations --set distill.arc.rho=0.5 --out runs/rho05
 """
 
 PREDICT_DESCRIPTION = """\
@@ -381,14 +393,35 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from arctic_kd.data.synth import SynthConfig
-    from arctic_kd.demo import bench_table, run_bench
+    import shlex
 
-    config = _config(args)
-    config.data.root = str(args.data)
-    summary = run_bench(config, args.out, SynthConfig(seed=args.synth_seed), args.seeds)
-    print(bench_table(summary))
-    print(f"written: {args.out / 'bench.json'}, {args.out / 'bench.md'}")
+    from arctic_kd.bench import (
+        VARIANTS_FILE,
+        bench_markdown,
+        build_base,
+        check_plan,
+        describe,
+        load_plan,
+        load_variants,
+        run_bench,
+    )
+    from arctic_kd.data.synth import SynthConfig
+    from arctic_kd.demo import ensure_synthetic
+
+    variants = load_variants(VARIANTS_FILE, *args.variants)
+    if args.list:
+        print(describe(variants))
+        return 0
+    plan = load_plan(args.preset)
+    for key in ("methods", "seeds", "protocols"):
+        if getattr(args, key):
+            setattr(plan, key, tuple(getattr(args, key)))
+    check_plan(plan, variants)
+    base = build_base(plan, resolve_config(args.config or plan.config), args.set, str(args.data))
+    ensure_synthetic(args.data, SynthConfig(seed=args.synth_seed))
+    summary = run_bench(plan, variants, base, args.out, command="arctic " + shlex.join(args.argv))
+    print(bench_markdown(summary))
+    print(f"written: {args.out / 'bench.json'}, {args.out / 'bench.md'}, {args.out / 'bench.png'}")
     return 0
 
 
@@ -476,12 +509,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_config_options(parser: argparse.ArgumentParser, default: str | None = "demo") -> None:
+def _add_config_options(
+    parser: argparse.ArgumentParser, default: str | None = "demo", default_help: str = "%(default)s"
+) -> None:
     parser.add_argument(
         "--config",
         default=default,
         metavar="FILE|PRESET",
-        help="YAML config, or a preset name from configs/ (default: %(default)s)",
+        help=f"YAML config, or a preset name from configs/ (default: {default_help})",
     )
     parser.add_argument(
         "--set",
@@ -564,7 +599,9 @@ def _command(commands, name: str, run, summary: str, description: str) -> argpar
     return parser
 
 
-def _add_synthetic_run_options(parser: argparse.ArgumentParser, out: str) -> None:
+def _add_synthetic_run_options(
+    parser: argparse.ArgumentParser, out: str, config: str | None = "demo", config_help: str = "%(default)s"
+) -> None:
     """Options shared by the commands that run the whole pipeline on synthetic data."""
     parser.add_argument(
         "--data", type=Path, default=DEFAULT_DATA, help="synthetic dataset folder (default: %(default)s)"
@@ -573,7 +610,7 @@ def _add_synthetic_run_options(parser: argparse.ArgumentParser, out: str) -> Non
     parser.add_argument(
         "--synth-seed", type=int, default=0, help="seed of the synthetic dataset (default: %(default)s)"
     )
-    _add_config_options(parser)
+    _add_config_options(parser, config, config_help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -627,7 +664,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "distill",
         cmd_distill,
-        "distil a frozen RGB teacher into an IR student (ARCTIC)",
+        "distil a frozen RGB teacher into an IR student (ARCTIC or a baseline)",
         DISTILL_DESCRIPTION,
     )
     distill.add_argument("--teacher", type=Path, help="teacher checkpoint (overrides distill.teacher)")
@@ -675,13 +712,30 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "bench",
         cmd_bench,
-        "the demo pipeline over several seeds: mean ± std per method",
+        "compare methods over seeds and protocols: tables, JSON and a plot (resumable)",
         BENCH_DESCRIPTION,
     )
     bench.add_argument(
-        "--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)"
+        "--preset",
+        default="full",
+        metavar="NAME|FILE",
+        help="bench preset from configs/bench/ or a YAML file (default: %(default)s)",
     )
-    _add_synthetic_run_options(bench, "runs/bench")
+    bench.add_argument("--methods", nargs="+", metavar="NAME", help="methods to run (replaces the preset's)")
+    bench.add_argument(
+        "--seeds", type=int, nargs="+", metavar="N", help="training seeds (replaces the preset's)"
+    )
+    bench.add_argument("--protocols", nargs="+", metavar="NAME", help="protocols (replaces the preset's)")
+    bench.add_argument(
+        "--variants",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML file of extra or changed methods, in the layout of configs/bench/variants.yaml",
+    )
+    bench.add_argument("--list", action="store_true", help="list the known methods and presets, then exit")
+    _add_synthetic_run_options(bench, "runs/bench", None, "the preset's `config`, e.g. demo")
     _add_use_commands(commands)
     return parser
 
@@ -787,7 +841,9 @@ def _add_use_commands(commands) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.run(args)
     except ArcticError as error:

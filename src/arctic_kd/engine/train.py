@@ -168,6 +168,7 @@ def fit(
             save_checkpoint(checkpoint_path, _payload(checkpoint_extra, run, state, train_batches, elapsed()))
 
     for epoch in range(state.epoch + 1, config.optim.epochs + 1):
+        run.distiller.set_epoch(epoch)  # also on resume: the epoch being (re)entered
         losses = _train_epoch(run, train_batches, config, state, epoch, save_last, progress)
         metrics = _evaluate(run, test_batches, num_classes)
         state.epoch, state.sums, state.count = epoch, {}, 0
