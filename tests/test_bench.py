@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -157,10 +158,8 @@ def test_an_unfinished_run_is_cleared_and_trained_again(benched, tmp_path):
     out = b.out
     single = BenchPlan(config="demo", protocols=("ntu60-xsub",), seeds=(0,), methods=("kd",))
     copy = tmp_path / "bench"
-    for name in ("rgb_teacher", "kd"):
-        (copy / "ntu60-xsub" / "seed0" / name).mkdir(parents=True)
-        for item in (out / "ntu60-xsub" / "seed0" / name).iterdir():
-            (copy / "ntu60-xsub" / "seed0" / name / item.name).write_bytes(item.read_bytes())
+    for name in ("rgb_teacher", "kd"):  # run folders hold files and a tensorboard/ folder
+        shutil.copytree(out / "ntu60-xsub" / "seed0" / name, copy / "ntu60-xsub" / "seed0" / name)
     (copy / "ntu60-xsub" / "seed0" / "kd" / "result.json").unlink()  # as if interrupted after epoch 1
     run_bench(single, b.variants, b.base, copy, progress=False)
     lines = (copy / "ntu60-xsub" / "seed0" / "kd" / "metrics.jsonl").read_text().splitlines()
