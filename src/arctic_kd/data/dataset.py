@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from arctic_kd.data.cache import DecodedVideo, FrameCache
+from arctic_kd.data.frames import FrameFolder, open_frames
 from arctic_kd.data.person import PixelBox, square_region
 from arctic_kd.data.sampling import frame_indices, segment_times
 from arctic_kd.data.transforms import (
@@ -163,10 +164,10 @@ class PairedClipDataset(Dataset):
         person = square_region(sample.person[modality], reader.width, reader.height, self.person_margin)
         return within(person, box)
 
-    def _open(self, path: Path, gray: bool) -> VideoReader | DecodedVideo:
+    def _open(self, path: Path, gray: bool) -> VideoReader | FrameFolder | DecodedVideo:
         if self.frame_cache is not None:
             return self.frame_cache.open(path, gray)
-        return VideoReader(path, self.decode_threads)
+        return open_frames(path, self.decode_threads)
 
     def _rng(self) -> np.random.Generator | None:
         """None at test time (deterministic clips); in training, drawn from torch's per-worker generator."""
@@ -194,7 +195,7 @@ def _relative_span(
     if "rgb" in readers:
         reference = readers["rgb"]
     elif sample.rgb is not None:
-        reference = stack.enter_context(VideoReader(sample.rgb))
+        reference = stack.enter_context(open_frames(sample.rgb))
     else:
         reference = readers["ir"]
     total = reference.num_frames

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from arctic_kd.config import DataConfig
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.dataset import ClipLoader, PairedClipDataset, PairedSample
+from arctic_kd.data.manifest import read_manifest
 from arctic_kd.data.ntu import NtuSample, index_ntu
 from arctic_kd.data.person import person_boxes
+from arctic_kd.data.pkummd import index_pkummd
 from arctic_kd.data.protocols import split
 from arctic_kd.errors import DataError
 from arctic_kd.progress import progress_bar
@@ -39,15 +41,35 @@ def paired_samples(
 
 def protocol_samples(config: DataConfig, modalities: Sequence[str], progress: bool = False) -> SplitSamples:
     """The protocol's train and test samples among those that have every needed modality."""
+    if config.dataset == "pkummd":
+        index = index_pkummd(config.root, config.pkummd, config.class_names)
+        samples = SplitSamples(*index.split(config.protocol, modalities), index.class_names)
+        where = config.root
+    elif config.dataset == "manifest":
+        manifest = read_manifest(_manifest_path(config), config.class_names)
+        train, test = manifest.split(config.protocol, modalities, config.train_subjects)
+        samples, where = SplitSamples(train, test, manifest.class_names), config.manifest
+    else:
+        samples, where = _ntu_samples(config, modalities, progress), config.root
+    if not samples.train or not samples.test:
+        raise DataError(
+            where,
+            f"protocol {config.protocol} leaves {len(samples.train)} training and {len(samples.test)} "
+            f"test samples with {' and '.join(modalities)} videos",
+        )
+    return samples
+
+
+def _manifest_path(config: DataConfig) -> str:
+    if not config.manifest:
+        raise DataError("data.manifest", "dataset manifest needs the CSV file: --set data.manifest=FILE.csv")
+    return config.manifest
+
+
+def _ntu_samples(config: DataConfig, modalities: Sequence[str], progress: bool) -> SplitSamples:
     index = index_ntu(config.root)
     by_name = {s.name: s for s in index.complete(tuple(modalities))}
     train, test = split(by_name, config.protocol, config.drop_missing_skeletons)
-    if not train or not test:
-        raise DataError(
-            config.root,
-            f"protocol {config.protocol} leaves {len(train)} training and {len(test)} "
-            f"test samples with {' and '.join(modalities)} videos",
-        )
 
     def entries(names):
         return paired_samples([by_name[n] for n in names], config.person_crop, progress)
