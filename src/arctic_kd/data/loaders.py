@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from arctic_kd.config import DataConfig
+from arctic_kd.data import manifest, pkummd, protocols
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.dataset import ClipLoader, PairedClipDataset, PairedSample
 from arctic_kd.data.manifest import read_manifest
@@ -15,6 +16,12 @@ from arctic_kd.data.pkummd import index_pkummd
 from arctic_kd.data.protocols import split
 from arctic_kd.errors import DataError
 from arctic_kd.progress import progress_bar
+
+DATASET_PROTOCOLS = {
+    "ntu": tuple(protocols.PROTOCOLS),
+    "pkummd": tuple(pkummd.PROTOCOLS),
+    "manifest": tuple(manifest.PROTOCOLS),
+}
 
 
 @dataclass
@@ -41,14 +48,19 @@ def paired_samples(
 
 def protocol_samples(config: DataConfig, modalities: Sequence[str], progress: bool = False) -> SplitSamples:
     """The protocol's train and test samples among those that have every needed modality."""
+    if config.protocol not in DATASET_PROTOCOLS[config.dataset]:
+        known = ", ".join(DATASET_PROTOCOLS[config.dataset])
+        raise DataError(
+            "data.protocol", f"{config.protocol!r} is not a {config.dataset} protocol; use {known}"
+        )
     if config.dataset == "pkummd":
         index = index_pkummd(config.root, config.pkummd, config.class_names)
         samples = SplitSamples(*index.split(config.protocol, modalities), index.class_names)
         where = config.root
     elif config.dataset == "manifest":
-        manifest = read_manifest(_manifest_path(config), config.class_names)
-        train, test = manifest.split(config.protocol, modalities, config.train_subjects)
-        samples, where = SplitSamples(train, test, manifest.class_names), config.manifest
+        listing = read_manifest(_manifest_path(config), config.class_names)
+        train, test = listing.split(config.protocol, modalities, config.train_subjects)
+        samples, where = SplitSamples(train, test, listing.class_names), config.manifest
     else:
         samples, where = _ntu_samples(config, modalities, progress), config.root
     if not samples.train or not samples.test:
