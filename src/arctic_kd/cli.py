@@ -43,8 +43,7 @@ cross-subject / cross-view split files.
 
   arctic synth data/synth
   arctic synth data/pku --layout pkummd --performers 6 --num-classes 5
-  arctic train --modality ir --out runs/pku --set data.dataset=pkummd --set data.root=data/pku \
-      --set data.protocol=pkummd-xsub
+  arctic check data/pku --dataset pkummd --protocol pkummd-xview
 """
 
 CHECK_DESCRIPTION = """\
