@@ -44,10 +44,31 @@ def pku_root(tmp_path_factory):
     return generate(tmp_path_factory.mktemp("pku") / "avi", PKU, workers=1, progress=False)
 
 
+# The same knobs on the command line, for a smaller dataset: 2 classes, 2 subjects.
+PNG_OPTIONS = ["--num-classes", "2", "--performers", "2", "--setups", "2", "--replications", "1"]
+PNG_OPTIONS += ["--min-frames", "10", "--max-frames", "12", "--rgb-size", "96x54", "--ir-size", "64x53"]
+
+
 @pytest.fixture(scope="module")
 def pku_png_root(tmp_path_factory):
-    config = dataclasses.replace(PKU, num_classes=2, performers=2)
-    return generate(tmp_path_factory.mktemp("pku") / "png", config, "png", workers=1, progress=False), config
+    """Rendered through the CLI, with IR as PNG folders, in 2 worker processes."""
+    root = tmp_path_factory.mktemp("pku") / "png"
+    synth = ["synth", str(root), "--layout", "pkummd", "--ir-frames", "png", "--workers", "2", *PNG_OPTIONS]
+    assert main(synth) == 0
+    return root, dataclasses.replace(PKU, num_classes=2, performers=2)
+
+
+def test_synth_pkummd_keeps_a_finished_dataset_and_needs_two_subjects(pku_png_root, tmp_path, capsys):
+    root, _ = pku_png_root
+    assert main(["synth", str(root), "--layout", "pkummd", "--ir-frames", "png", *PNG_OPTIONS]) == 0
+    assert "already holds this synthetic PKU-MMD dataset (6 videos, 12 instances)" in capsys.readouterr().out
+    assert sorted(p.name for p in (root / "Data" / "IR_VIDEO").iterdir())[:3] == [
+        "0002-L",
+        "0002-M",
+        "0002-R",
+    ]
+    assert main(["synth", str(tmp_path / "one"), "--layout", "pkummd", "--performers", "1"]) == 2
+    assert "at least 2 performers" in capsys.readouterr().err
 
 
 def figure_difference(frame: np.ndarray, rendered: np.ndarray, mask: np.ndarray) -> float:

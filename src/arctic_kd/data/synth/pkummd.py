@@ -18,6 +18,7 @@ tests), and `class_names.txt`.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 from collections.abc import Iterator
@@ -261,7 +262,8 @@ def _run(
         yield from (write_recording(config, root, r, ir_format) for r in todo)
         return
     count = len(todo)
-    with ProcessPoolExecutor(workers) as pool:
+    # spawned, not forked: a child forked after the parent used OpenCV or FFmpeg threads can deadlock
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         yield from pool.map(
             write_recording, [config] * count, [root] * count, todo, [ir_format] * count, chunksize=1
         )
