@@ -196,6 +196,10 @@ def test_label_rows_to_frame_ranges(tmp_path):
     assert official_class_names()[0] == "bow" and len(official_class_names()) == 51
     with pytest.raises(DataError, match="needs this split file"):
         index_pkummd(tmp_path, layout).split("pkummd-xsub", ("rgb", "ir"))
+    with pytest.raises(
+        DataError, match=r"data.pkummd.rgb: 'RGB/\{name\}.avi': the only placeholder is \{video\}"
+    ):
+        index_pkummd(tmp_path, PkuMmdConfig(rgb="RGB/{name}.avi"))
 
 
 def test_ir_as_png_folders_reads_the_rendered_frames_exactly(pku_png_root):

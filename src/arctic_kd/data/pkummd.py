@@ -167,7 +167,7 @@ class PkuIndex:
     ) -> tuple[list[PairedSample], list[PairedSample]]:
         """(train, test) clips of the recordings that have labels and every needed modality."""
         if _check_protocol(protocol) not in self.splits:
-            split_file = self.layout.splits.format(split=PROTOCOLS[protocol][0])
+            split_file = _fill(self.layout, "splits", split=PROTOCOLS[protocol][0])
             raise DataError(self.root / split_file, f"protocol {protocol} needs this split file")
         train, test = self.splits[protocol]
         usable = set(self.complete(modalities))
@@ -191,11 +191,11 @@ def index_pkummd(root: str | Path, layout: PkuMmdConfig | None = None, class_nam
     layout = layout or PkuMmdConfig()
     splits = {}
     for protocol, (split_name, _) in PROTOCOLS.items():
-        path = root / layout.splits.format(split=split_name)
+        path = root / _fill(layout, "splits", split=split_name)
         if path.is_file():
             splits[protocol] = read_split(path)
     if not splits:
-        wanted = ", ".join(layout.splits.format(split=s) for s, _ in PROTOCOLS.values())
+        wanted = ", ".join(_fill(layout, "splits", split=s) for s, _ in PROTOCOLS.values())
         raise DataError(root, f"no PKU-MMD split files ({wanted}) found")
     names = sorted({name for train, test in splits.values() for name in (*train, *test)})
     recordings = {name: _recording(root, layout, name) for name in names}
@@ -203,11 +203,21 @@ def index_pkummd(root: str | Path, layout: PkuMmdConfig | None = None, class_nam
 
 
 def _recording(root: Path, layout: PkuMmdConfig, name: str) -> Recording:
-    def existing(pattern: str) -> Path | None:
-        path = root / pattern.format(video=name)
+    def existing(key: str) -> Path | None:
+        path = root / _fill(layout, key, video=name)
         return path if path.exists() else None
 
-    return Recording(name, existing(layout.rgb), existing(layout.ir), existing(layout.labels))
+    return Recording(name, existing("rgb"), existing("ir"), existing("labels"))
+
+
+def _fill(layout: PkuMmdConfig, key: str, **values: str) -> str:
+    """A path pattern with its placeholder filled; a pattern with any other placeholder is a config error."""
+    pattern = getattr(layout, key)
+    try:
+        return pattern.format(**values)
+    except (KeyError, IndexError, ValueError):
+        wanted = ", ".join(f"{{{v}}}" for v in values)
+        raise DataError(f"data.pkummd.{key}", f"{pattern!r}: the only placeholder is {wanted}") from None
 
 
 def _class_names(root: Path, names_file: str) -> list[str]:
