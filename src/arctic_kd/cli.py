@@ -22,7 +22,8 @@ Data is paired RGB + IR video in the NTU RGB+D layout:
   ROOT/nturgb+d_rgb/SsssCcccPpppRrrrAaaa_rgb.avi
   ROOT/nturgb+d_ir/SsssCcccPpppRrrrAaaa_ir.avi
   ROOT/nturgb+d_skeletons/SsssCcccPpppRrrrAaaa.skeleton
-`arctic synth` renders such a dataset, so everything runs without downloading anything.
+`arctic synth` renders such a dataset, so everything runs without downloading anything. PKU-MMD phase 1
+(`--set data.dataset=pkummd`) and any rig listed in a CSV manifest (`--set data.dataset=manifest`) work too.
 
 Typical session:
   arctic demo                               # synthetic data, then a check of the whole data path
@@ -37,13 +38,27 @@ Kinect-like sensors (16:9 RGB, 512:424 IR), with .skeleton files whose colour an
 match the rendered frames. Some classes share a motion and differ only by a small held object, vivid in
 RGB and faint in IR. The same seed gives the same decoded frames; an existing dataset made with the same
 options is kept.
+
+--layout pkummd writes PKU-MMD phase 1's layout instead: long recordings (each subject performs every
+class in a row, with idle gaps) named 0002-L.avi, label files of label,start,end,confidence rows and the
+cross-subject / cross-view split files.
+
+  arctic synth data/synth
+  arctic synth data/pku --layout pkummd --performers 6 --num-classes 5
+  arctic check data/pku --dataset pkummd --protocol pkummd-xview
 """
 
 CHECK_DESCRIPTION = """\
-Walk a dataset the way training will: index the NTU folders (reporting samples that miss a modality),
-count the train/test split of every protocol, parse the skeleton files and decode paired RGB+IR clips of
-one split through a DataLoader. Bad files are listed at the end with the reason; the exit status is 1 if
-any sample misses a modality or is bad.
+Walk a dataset the way training will: index it (reporting samples that miss a modality), count the
+train/test split of every protocol, parse the skeleton files (NTU) and decode paired RGB+IR clips of one
+split through a DataLoader. Bad files are listed at the end with the reason; the exit status is 1 if any
+sample misses a modality or is bad. Works on NTU RGB+D folders, PKU-MMD phase 1 (label rows become clips;
+a malformed label or split line is an error naming file and line) and CSV manifests.
+
+  arctic check /data/ntu60 --protocol ntu60-xview --split train
+  arctic check /data/pkummd --dataset pkummd --protocol pkummd-xview
+  arctic check /data/pkummd --dataset pkummd --set data.pkummd.ir=Data/IR_VIDEO/{video}   # PNG folders
+  arctic check rig/manifest.csv --dataset manifest --set data.class_names=rig/classes.txt
 """
 
 DEMO_DESCRIPTION = """\
@@ -226,6 +241,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from arctic_kd.data.synth import generate, is_rendered
 
     config = _synth_config(args)
+    if args.layout == "pkummd":
+        return _synth_pkummd(args, config)
     if is_rendered(args.root, config) and not args.force:
         print(
             f"{args.root} already holds this synthetic dataset ({len(config.sample_names())} samples); "
@@ -237,12 +254,35 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from arctic_kd.data.check import check_dataset
+def _synth_pkummd(args: argparse.Namespace, config) -> int:
+    from arctic_kd.data.synth import pkummd
 
+    count = (
+        f"{len(pkummd.recordings(config)) * config.cameras} videos, {pkummd.instance_count(config)} instances"
+    )
+    if pkummd.is_rendered(args.root, config, args.ir_frames) and not args.force:
+        print(f"{args.root} already holds this synthetic PKU-MMD dataset ({count}); --force renders it again")
+        return 0
+    try:
+        pkummd.generate(args.root, config, args.ir_frames, workers=args.workers)
+    except ValueError as error:
+        raise ArcticError(str(error)) from None
+    print(f"wrote {count} ({config.num_classes} classes) in the PKU-MMD layout to {args.root}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from arctic_kd.config import load_config
+    from arctic_kd.data.check import check_dataset
+    from arctic_kd.data.loaders import DATASET_PROTOCOLS
+
+    data = load_config(resolve_config(args.config) if args.config else None, args.set).data
+    data.dataset = args.dataset or data.dataset
+    protocols = DATASET_PROTOCOLS[data.dataset]
+    protocol = args.protocol or (data.protocol if data.protocol in protocols else protocols[0])
     report = check_dataset(
         args.root,
-        protocol=args.protocol,
+        protocol=protocol,
         subset=args.split,
         drop_missing_skeletons=args.drop_missing_skeletons,
         num_frames=args.frames,
@@ -251,6 +291,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         workers=args.workers,
         skip_bad=args.skip_bad,
         limit=args.limit,
+        data=data,
     )
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
@@ -547,14 +588,26 @@ def _add_run_options(parser: argparse.ArgumentParser, pretrained_key: str) -> No
 
 
 def _add_check_options(parser: argparse.ArgumentParser) -> None:
-    from arctic_kd.data.protocols import PROTOCOLS
+    from arctic_kd.data.loaders import DATASET_PROTOCOLS
 
-    parser.add_argument("root", type=Path, help="dataset folder holding nturgb+d_rgb/, nturgb+d_ir/, ...")
+    parser.add_argument(
+        "root",
+        type=Path,
+        help="dataset folder (NTU: holding nturgb+d_rgb/, nturgb+d_ir/, ...; PKU-MMD: holding Data/, Split/, "
+        "...), or the CSV file of a manifest",
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=tuple(DATASET_PROTOCOLS),
+        default=None,
+        help="what ROOT holds (default: data.dataset of the config, ntu)",
+    )
     parser.add_argument(
         "--protocol",
-        choices=sorted(PROTOCOLS),
-        default="ntu60-xsub",
-        help="evaluation protocol whose split is decoded (default: %(default)s)",
+        choices=[p for names in DATASET_PROTOCOLS.values() for p in names],
+        default=None,
+        help="evaluation protocol whose split is decoded (default: the config's data.protocol when it "
+        "belongs to the dataset, else ntu60-xsub, pkummd-xsub or manifest-split)",
     )
     parser.add_argument(
         "--split", choices=("train", "test"), default="test", help="which side (default: %(default)s)"
@@ -589,6 +642,7 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="stop at the first bad sample instead of listing every one at the end",
     )
+    _add_config_options(parser, default=None)
 
 
 def _command(commands, name: str, run, summary: str, description: str) -> argparse.ArgumentParser:
@@ -633,6 +687,21 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--workers", type=int, default=None, help="parallel processes (default: one per core)")
     synth.add_argument(
         "--force", action="store_true", help="render again even if ROOT already holds this dataset"
+    )
+    synth.add_argument(
+        "--layout",
+        choices=("ntu", "pkummd"),
+        default="ntu",
+        help="ntu: one short video per sample (default); pkummd: long recordings of several actions with "
+        "label and split files, as PKU-MMD phase 1 (performers = subjects, replications = recordings "
+        "per subject, num-classes = actions per recording, cameras = views M, L, R)",
+    )
+    synth.add_argument(
+        "--ir-frames",
+        choices=("avi", "png"),
+        default="avi",
+        help="pkummd layout: IR as AVI files (default) or as folders of per-frame PNGs "
+        "(read them with --set data.pkummd.ir=Data/IR_VIDEO/{video})",
     )
     _add_synth_options(synth)
 

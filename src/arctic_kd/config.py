@@ -23,9 +23,25 @@ class ConfigError(ArcticError):
 
 
 @dataclass
+class PkuMmdConfig:
+    """Where a PKU-MMD download keeps each file, as patterns under `data.root` ({video} is e.g. 0002-L)."""
+
+    rgb: str = "Data/RGB_VIDEO/{video}.avi"
+    ir: str = "Data/IR_VIDEO/{video}-infrared.avi"  # a folder (e.g. Data/IR_VIDEO/{video}) = per-frame PNGs
+    labels: str = "Train_Label_PKU_final/{video}.txt"
+    splits: str = "Split/{split}.txt"  # {split}: cross-subject or cross-view
+    first_frame: Literal[0, 1] = 1  # how label rows number frames (end inclusive): 1 is the common reading
+
+
+@dataclass
 class DataConfig:
-    root: str = "data/synth"
-    protocol: str = "ntu60-xsub"
+    dataset: Literal["ntu", "pkummd", "manifest"] = "ntu"
+    root: str = "data/synth"  # ntu and pkummd: the dataset folder
+    manifest: str = ""  # dataset manifest: the CSV file (its paths are relative to its folder)
+    class_names: str = ""  # pkummd and manifest: a class-names file (one per line, in label order)
+    train_subjects: tuple[str, ...] = ()  # manifest-xsub: the subjects whose samples train
+    pkummd: PkuMmdConfig = field(default_factory=PkuMmdConfig)
+    protocol: str = "ntu60-xsub"  # ntu60-/ntu120-..., pkummd-xsub|xview, manifest-split|manifest-xsub
     drop_missing_skeletons: bool = False
     num_frames: int = 8
     rgb_size: int = 112  # square clip side, pixels
