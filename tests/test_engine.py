@@ -50,6 +50,8 @@ def test_training_writes_checkpoints_and_one_log_line_per_epoch(teacher):
     assert checkpoint["modality"] == "rgb" and checkpoint["model"]["in_channels"] == 3
     assert checkpoint["class_names"] == ["wave hand", "clapping"]
     assert checkpoint["epoch"] == 2 and (teacher / "best.pt").is_file()
+    curves = (teacher / "curves.png").read_bytes()
+    assert curves[:8] == b"\x89PNG\r\n\x1a\n" and len(curves) > 1000
 
 
 def test_eval_reproduces_the_final_epoch_metrics(teacher, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +22,8 @@ Data is paired RGB + IR video in the NTU RGB+D layout:
   ROOT/nturgb+d_rgb/SsssCcccPpppRrrrAaaa_rgb.avi
   ROOT/nturgb+d_ir/SsssCcccPpppRrrrAaaa_ir.avi
   ROOT/nturgb+d_skeletons/SsssCcccPpppRrrrAaaa.skeleton
-`arctic synth` renders such a dataset, so everything runs without downloading anything.
+`arctic synth` renders such a dataset, so everything runs without downloading anything. PKU-MMD phase 1
+(`--set data.dataset=pkummd`) and any rig listed in a CSV manifest (`--set data.dataset=manifest`) work too.
 
 Typical session:
   arctic demo                               # synthetic data, then a check of the whole data path
@@ -36,13 +38,27 @@ Kinect-like sensors (16:9 RGB, 512:424 IR), with .skeleton files whose colour an
 match the rendered frames. Some classes share a motion and differ only by a small held object, vivid in
 RGB and faint in IR. The same seed gives the same decoded frames; an existing dataset made with the same
 options is kept.
+
+--layout pkummd writes PKU-MMD phase 1's layout instead: long recordings (each subject performs every
+class in a row, with idle gaps) named 0002-L.avi, label files of label,start,end,confidence rows and the
+cross-subject / cross-view split files.
+
+  arctic synth data/synth
+  arctic synth data/pku --layout pkummd --performers 6 --num-classes 5
+  arctic check data/pku --dataset pkummd --protocol pkummd-xview
 """
 
 CHECK_DESCRIPTION = """\
-Walk a dataset the way training will: index the NTU folders (reporting samples that miss a modality),
-count the train/test split of every protocol, parse the skeleton files and decode paired RGB+IR clips of
-one split through a DataLoader. Bad files are listed at the end with the reason; the exit status is 1 if
-any sample misses a modality or is bad.
+Walk a dataset the way training will: index it (reporting samples that miss a modality), count the
+train/test split of every protocol, parse the skeleton files (NTU) and decode paired RGB+IR clips of one
+split through a DataLoader. Bad files are listed at the end with the reason; the exit status is 1 if any
+sample misses a modality or is bad. Works on NTU RGB+D folders, PKU-MMD phase 1 (label rows become clips;
+a malformed label or split line is an error naming file and line) and CSV manifests.
+
+  arctic check /data/ntu60 --protocol ntu60-xview --split train
+  arctic check /data/pkummd --dataset pkummd --protocol pkummd-xview
+  arctic check /data/pkummd --dataset pkummd --set data.pkummd.ir=Data/IR_VIDEO/{video}   # PNG folders
+  arctic check rig/manifest.csv --dataset manifest --set data.class_names=rig/classes.txt
 """
 
 DEMO_DESCRIPTION = """\
@@ -77,11 +93,14 @@ final model is also tested on data.test_clips × data.test_crops views (OUT/mult
 """
 
 DISTILL_DESCRIPTION = """\
-Distil a frozen RGB teacher into an IR student: L = CE + λ_arm·ARM + λ_arc·ARC + λ_kd·KD (config section
-`distill`; set a weight to 0 to switch that part off).
+Distil a frozen RGB teacher into an IR student. The default method, ARCTIC, trains
+L = CE + λ_arm·ARM + λ_arc·ARC + λ_kd·KD (config sections distill.arm, .arc, .kd; a weight of 0 switches
+that part off). `distill.method` picks a baseline instead, each at its published default weights, set in
+its own section: kd (distill.hinton), fitnets, at, sp, rkd, afd, dkd (distill.<method>).
 
   arctic distill --teacher runs/teacher/last.pt --out runs/arctic
   arctic distill --teacher runs/teacher/last.pt --out runs/arm-attention --set distill.arm.value=attention
+  arctic distill --teacher runs/teacher/last.pt --out runs/dkd --set distill.method=dkd
   arctic distill --teacher runs/teacher/last.pt --out runs/arctic --resume     # continue a killed run
   torchrun --nproc_per_node=4 -m arctic_kd distill --teacher runs/teacher/last.pt --out runs/arctic
   arctic distill --teacher runs/teacher/last.pt --out runs/arctic --pretrained r3d_18_kinetics400.pth \\
@@ -118,9 +137,69 @@ Training from the store still reads ROOT's file names (protocol split, class nam
 """
 
 BENCH_DESCRIPTION = """\
-Run the demo pipeline (teacher, IR-only, ARCTIC) for several training seeds on the same synthetic data and
-report mean ± std of top-1 and top-5 per method. Finished seeds are not run again (resumable). Writes
-OUT/bench.json and OUT/bench.md.
+Compare distillation methods on the synthetic dataset: every method × seed × protocol of a bench preset
+(configs/bench/), one RGB teacher per protocol and seed shared by all its methods. Finished runs are
+recorded (OUT/PROTOCOL/seedN/METHOD/result.json) and not run again, so an interrupted bench resumes.
+Writes OUT/bench.json, OUT/bench.md (top-1 and top-5 mean ± std, wall time per run) and OUT/bench.png.
+
+Methods are named variants (configs/bench/variants.yaml): sets of --set overrides, e.g. arctic-no-arm
+is `distill.method=arctic distill.arm.weight=0`. `arctic bench --list` shows them all.
+
+  arctic bench                                   # preset `full`: 12 methods, 3 seeds, xsub and xview
+  arctic bench --preset quick                    # every method × 3 seeds on cross-subject, shorter runs
+  arctic bench --methods ir_only kd arctic --seeds 0 --protocols ntu60-xsub --out runs/try
+  arctic bench --preset ablations --set distill.arc.rho=0.5 --out runs/rho05
+"""
+
+PREDICT_DESCRIPTION = """\
+Recognise the action in your own IR videos with a trained student checkpoint. Each whole video (any length,
+resolution or common container: AVI, MP4, MKV, MOV, ...) is cut into --clips clips of the checkpoint's
+frames per clip, prepared as evaluation prepares test clips on whole frames, and their class probabilities
+are averaged. Folders are searched for video files. A file that cannot be read is reported and the others
+are still predicted; the exit status is then 1.
+
+Note: a student trained on person crops (data.person_crop, on by default) saw the performer enlarged; on
+whole frames it meets a smaller person than in training. Train with --set data.person_crop=false for a
+model meant to run on whole frames.
+
+  arctic predict clip.avi --checkpoint runs/arctic/best.pt
+  arctic predict night_cam/ --checkpoint runs/arctic/best.pt --topk 3 --clips 5
+  arctic predict a.mp4 b.avi --checkpoint runs/arctic/best.pt --json > predictions.jsonl
+"""
+
+EXPORT_DESCRIPTION = """\
+Export a checkpoint's network for a deployment runtime: ONNX (opset 17) or TorchScript, with a dynamic
+batch axis (input "clip" of shape N×C×T×H×W, output "logits" N×classes). The clip recipe (frames, size,
+mean/std, per-clip standardisation) and the class names are stored in the file's metadata. The export is
+then verified: the saved file runs in onnxruntime (or as TorchScript) on clips of a real video, and the
+largest absolute difference from PyTorch is printed; above 1e-4 the command fails.
+
+  arctic export runs/arctic/best.pt --format onnx                       # writes runs/arctic/best.onnx
+  arctic export runs/arctic/best.pt --format torchscript --out student.torchscript.pt
+  arctic export runs/arctic/best.pt --format onnx --video night_cam/clip.avi
+"""
+
+VIZ_DESCRIPTION = """\
+Pictures of models and runs, as PNG:
+  activations  class activation maps of the RGB teacher over its RGB frames beside the IR student(s) over
+               IR frames, for chosen test samples (one row per network; optional GIF);
+  confusion    the test confusion matrix stored in a checkpoint;
+  curves       the learning curves of a run folder (from its metrics.jsonl).
+
+  arctic viz activations --teacher runs/teacher/best.pt --student runs/ir/best.pt \\
+                         --student runs/arctic/best.pt --out maps.png --gif maps.gif
+  arctic viz confusion runs/arctic/best.pt --out confusion.png
+  arctic viz curves runs/arctic --out curves.png
+"""
+
+REPORT_DESCRIPTION = """\
+Write one self-contained HTML page for a run folder (images embedded): a summary, the learning curves, the
+confusion matrix, activation maps of the run's network (beside its RGB teacher for a distillation run),
+the metrics of every epoch and the config. Activation examples need the run's dataset; without it the
+page says so.
+
+  arctic report runs/arctic                      # writes runs/arctic/report.html
+  arctic report runs/ir --teacher runs/teacher/best.pt --samples 4 --out ir.html
 """
 
 
@@ -162,6 +241,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from arctic_kd.data.synth import generate, is_rendered
 
     config = _synth_config(args)
+    if args.layout == "pkummd":
+        return _synth_pkummd(args, config)
     if is_rendered(args.root, config) and not args.force:
         print(
             f"{args.root} already holds this synthetic dataset ({len(config.sample_names())} samples); "
@@ -173,12 +254,35 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from arctic_kd.data.check import check_dataset
+def _synth_pkummd(args: argparse.Namespace, config) -> int:
+    from arctic_kd.data.synth import pkummd
 
+    count = (
+        f"{len(pkummd.recordings(config)) * config.cameras} videos, {pkummd.instance_count(config)} instances"
+    )
+    if pkummd.is_rendered(args.root, config, args.ir_frames) and not args.force:
+        print(f"{args.root} already holds this synthetic PKU-MMD dataset ({count}); --force renders it again")
+        return 0
+    try:
+        pkummd.generate(args.root, config, args.ir_frames, workers=args.workers)
+    except ValueError as error:
+        raise ArcticError(str(error)) from None
+    print(f"wrote {count} ({config.num_classes} classes) in the PKU-MMD layout to {args.root}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from arctic_kd.config import load_config
+    from arctic_kd.data.check import check_dataset
+    from arctic_kd.data.loaders import DATASET_PROTOCOLS
+
+    data = load_config(resolve_config(args.config) if args.config else None, args.set).data
+    data.dataset = args.dataset or data.dataset
+    protocols = DATASET_PROTOCOLS[data.dataset]
+    protocol = args.protocol or (data.protocol if data.protocol in protocols else protocols[0])
     report = check_dataset(
         args.root,
-        protocol=args.protocol,
+        protocol=protocol,
         subset=args.split,
         drop_missing_skeletons=args.drop_missing_skeletons,
         num_frames=args.frames,
@@ -187,6 +291,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         workers=args.workers,
         skip_bad=args.skip_bad,
         limit=args.limit,
+        data=data,
     )
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
@@ -329,23 +434,130 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from arctic_kd.data.synth import SynthConfig
-    from arctic_kd.demo import bench_table, run_bench
+    import shlex
 
-    config = _config(args)
-    config.data.root = str(args.data)
-    summary = run_bench(config, args.out, SynthConfig(seed=args.synth_seed), args.seeds)
-    print(bench_table(summary))
-    print(f"written: {args.out / 'bench.json'}, {args.out / 'bench.md'}")
+    from arctic_kd.bench import (
+        VARIANTS_FILE,
+        bench_markdown,
+        build_base,
+        check_plan,
+        describe,
+        load_plan,
+        load_variants,
+        run_bench,
+    )
+    from arctic_kd.data.synth import SynthConfig
+    from arctic_kd.demo import ensure_synthetic
+
+    variants = load_variants(VARIANTS_FILE, *args.variants)
+    if args.list:
+        print(describe(variants))
+        return 0
+    plan = load_plan(args.preset)
+    for key in ("methods", "seeds", "protocols"):
+        if getattr(args, key):
+            setattr(plan, key, tuple(getattr(args, key)))
+    check_plan(plan, variants)
+    base = build_base(plan, resolve_config(args.config or plan.config), args.set, str(args.data))
+    ensure_synthetic(args.data, SynthConfig(seed=args.synth_seed))
+    summary = run_bench(plan, variants, base, args.out, command="arctic " + shlex.join(args.argv))
+    print(bench_markdown(summary))
+    print(f"written: {args.out / 'bench.json'}, {args.out / 'bench.md'}, {args.out / 'bench.png'}")
     return 0
 
 
-def _add_config_options(parser: argparse.ArgumentParser, default: str | None = "demo") -> None:
+def cmd_predict(args: argparse.Namespace) -> int:
+    import json
+
+    from arctic_kd.engine.predict import Failure, Predictor, format_table, video_files
+    from arctic_kd.engine.stages import resolve_device
+    from arctic_kd.progress import progress_bar
+
+    if args.topk < 1:
+        raise ArcticError(f"--topk must be at least 1, got {args.topk}")
+    files = video_files(args.videos)
+    predictor = Predictor(args.checkpoint, args.clips, resolve_device(args.device))
+    if predictor.trained_on_person_crops:
+        print(
+            f"arctic predict: note: {args.checkpoint} was trained on person crops (data.person_crop); "
+            "predict reads whole frames, where the performer looks smaller (see arctic predict --help)",
+            file=sys.stderr,
+        )
+    failed = 0
+    for result in predictor.predict_all(
+        progress_bar(files, desc="predict", unit="video", leave=False), args.topk
+    ):
+        failed += isinstance(result, Failure)
+        print(json.dumps(result.as_dict()) if args.json else format_table([result]), flush=True)
+        if isinstance(result, Failure):
+            print(f"arctic predict: error: {result.path}: {result.problem}", file=sys.stderr)
+    if failed:
+        print(f"arctic predict: {failed} of {len(files)} file(s) could not be read", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from arctic_kd.engine.export import export_checkpoint
+
+    result = export_checkpoint(args.checkpoint, args.format, args.out, args.video)
+    print(f"wrote {result.path} ({result.format}, dynamic batch axis)")
+    print(
+        f"verified on {result.clips} clips of {result.verified_on}: max |{result.format} - PyTorch| = "
+        f"{result.max_abs_diff:.2e} (tolerance 1e-4)"
+    )
+    return 0
+
+
+def cmd_viz_activations(args: argparse.Namespace) -> int:
+    from arctic_kd.viz.activations import (
+        collect_panels,
+        load_model,
+        plot_activation_grid,
+        write_activation_gif,
+    )
+
+    paths = ([args.teacher] if args.teacher else []) + list(args.student)
+    if not paths:
+        raise ArcticError("give a --teacher and/or one or more --student checkpoints")
+    if args.num_samples < 1 or args.frames < 1:
+        raise ArcticError("--num-samples and --frames must be at least 1")
+    panels = collect_panels([load_model(p) for p in paths], args.data, args.samples, args.num_samples)
+    print(f"wrote {plot_activation_grid(panels, args.out, args.frames)}")
+    if args.gif:
+        print(f"wrote {write_activation_gif(panels, args.gif)}")
+    return 0
+
+
+def cmd_viz_confusion(args: argparse.Namespace) -> int:
+    from arctic_kd.viz.confusion import plot_checkpoint_confusion
+
+    print(f"wrote {plot_checkpoint_confusion(args.checkpoint, args.out)}")
+    return 0
+
+
+def cmd_viz_curves(args: argparse.Namespace) -> int:
+    from arctic_kd.viz.curves import plot_learning_curves
+
+    metrics = args.run_dir / "metrics.jsonl" if args.run_dir.is_dir() else args.run_dir
+    print(f"wrote {plot_learning_curves(metrics, args.out)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from arctic_kd.viz.report import build_report
+
+    print(f"wrote {build_report(args.run_dir, args.out, args.teacher, args.samples, args.data)}")
+    return 0
+
+
+def _add_config_options(
+    parser: argparse.ArgumentParser, default: str | None = "demo", default_help: str = "%(default)s"
+) -> None:
     parser.add_argument(
         "--config",
         default=default,
         metavar="FILE|PRESET",
-        help="YAML config, or a preset name from configs/ (default: %(default)s)",
+        help=f"YAML config, or a preset name from configs/ (default: {default_help})",
     )
     parser.add_argument(
         "--set",
@@ -376,14 +588,26 @@ def _add_run_options(parser: argparse.ArgumentParser, pretrained_key: str) -> No
 
 
 def _add_check_options(parser: argparse.ArgumentParser) -> None:
-    from arctic_kd.data.protocols import PROTOCOLS
+    from arctic_kd.data.loaders import DATASET_PROTOCOLS
 
-    parser.add_argument("root", type=Path, help="dataset folder holding nturgb+d_rgb/, nturgb+d_ir/, ...")
+    parser.add_argument(
+        "root",
+        type=Path,
+        help="dataset folder (NTU: holding nturgb+d_rgb/, nturgb+d_ir/, ...; PKU-MMD: holding Data/, Split/, "
+        "...), or the CSV file of a manifest",
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=tuple(DATASET_PROTOCOLS),
+        default=None,
+        help="what ROOT holds (default: data.dataset of the config, ntu)",
+    )
     parser.add_argument(
         "--protocol",
-        choices=sorted(PROTOCOLS),
-        default="ntu60-xsub",
-        help="evaluation protocol whose split is decoded (default: %(default)s)",
+        choices=[p for names in DATASET_PROTOCOLS.values() for p in names],
+        default=None,
+        help="evaluation protocol whose split is decoded (default: the config's data.protocol when it "
+        "belongs to the dataset, else ntu60-xsub, pkummd-xsub or manifest-split)",
     )
     parser.add_argument(
         "--split", choices=("train", "test"), default="test", help="which side (default: %(default)s)"
@@ -418,6 +642,7 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="stop at the first bad sample instead of listing every one at the end",
     )
+    _add_config_options(parser, default=None)
 
 
 def _command(commands, name: str, run, summary: str, description: str) -> argparse.ArgumentParser:
@@ -428,7 +653,9 @@ def _command(commands, name: str, run, summary: str, description: str) -> argpar
     return parser
 
 
-def _add_synthetic_run_options(parser: argparse.ArgumentParser, out: str) -> None:
+def _add_synthetic_run_options(
+    parser: argparse.ArgumentParser, out: str, config: str | None = "demo", config_help: str = "%(default)s"
+) -> None:
     """Options shared by the commands that run the whole pipeline on synthetic data."""
     parser.add_argument(
         "--data", type=Path, default=DEFAULT_DATA, help="synthetic dataset folder (default: %(default)s)"
@@ -437,7 +664,7 @@ def _add_synthetic_run_options(parser: argparse.ArgumentParser, out: str) -> Non
     parser.add_argument(
         "--synth-seed", type=int, default=0, help="seed of the synthetic dataset (default: %(default)s)"
     )
-    _add_config_options(parser)
+    _add_config_options(parser, config, config_help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -460,6 +687,21 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--workers", type=int, default=None, help="parallel processes (default: one per core)")
     synth.add_argument(
         "--force", action="store_true", help="render again even if ROOT already holds this dataset"
+    )
+    synth.add_argument(
+        "--layout",
+        choices=("ntu", "pkummd"),
+        default="ntu",
+        help="ntu: one short video per sample (default); pkummd: long recordings of several actions with "
+        "label and split files, as PKU-MMD phase 1 (performers = subjects, replications = recordings "
+        "per subject, num-classes = actions per recording, cameras = views M, L, R)",
+    )
+    synth.add_argument(
+        "--ir-frames",
+        choices=("avi", "png"),
+        default="avi",
+        help="pkummd layout: IR as AVI files (default) or as folders of per-frame PNGs "
+        "(read them with --set data.pkummd.ir=Data/IR_VIDEO/{video})",
     )
     _add_synth_options(synth)
 
@@ -491,7 +733,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "distill",
         cmd_distill,
-        "distil a frozen RGB teacher into an IR student (ARCTIC)",
+        "distil a frozen RGB teacher into an IR student (ARCTIC or a baseline)",
         DISTILL_DESCRIPTION,
     )
     distill.add_argument("--teacher", type=Path, help="teacher checkpoint (overrides distill.teacher)")
@@ -539,18 +781,138 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "bench",
         cmd_bench,
-        "the demo pipeline over several seeds: mean ± std per method",
+        "compare methods over seeds and protocols: tables, JSON and a plot (resumable)",
         BENCH_DESCRIPTION,
     )
     bench.add_argument(
-        "--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)"
+        "--preset",
+        default="full",
+        metavar="NAME|FILE",
+        help="bench preset from configs/bench/ or a YAML file (default: %(default)s)",
     )
-    _add_synthetic_run_options(bench, "runs/bench")
+    bench.add_argument("--methods", nargs="+", metavar="NAME", help="methods to run (replaces the preset's)")
+    bench.add_argument(
+        "--seeds", type=int, nargs="+", metavar="N", help="training seeds (replaces the preset's)"
+    )
+    bench.add_argument("--protocols", nargs="+", metavar="NAME", help="protocols (replaces the preset's)")
+    bench.add_argument(
+        "--variants",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML file of extra or changed methods, in the layout of configs/bench/variants.yaml",
+    )
+    bench.add_argument("--list", action="store_true", help="list the known methods and presets, then exit")
+    _add_synthetic_run_options(bench, "runs/bench", None, "the preset's `config`, e.g. demo")
+    _add_use_commands(commands)
     return parser
 
 
+def _add_use_commands(commands) -> None:
+    """predict, export, viz and report: using a trained network."""
+    predict = _command(
+        commands, "predict", cmd_predict, "top-k actions in your own IR video files", PREDICT_DESCRIPTION
+    )
+    predict.add_argument("videos", nargs="+", help="IR video files or folders of them")
+    predict.add_argument("--checkpoint", type=Path, required=True, help="student checkpoint (best.pt)")
+    predict.add_argument(
+        "--topk", type=int, default=5, metavar="K", help="classes shown (default: %(default)s)"
+    )
+    predict.add_argument(
+        "--clips", type=int, default=3, metavar="N", help="clips averaged per video (default: %(default)s)"
+    )
+    predict.add_argument("--json", action="store_true", help="one JSON line per file instead of a table")
+    predict.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default: %(default)s)")
+
+    export = _command(
+        commands,
+        "export",
+        cmd_export,
+        "ONNX or TorchScript file of a checkpoint, verified",
+        EXPORT_DESCRIPTION,
+    )
+    export.add_argument("checkpoint", type=Path)
+    export.add_argument("--format", choices=("onnx", "torchscript"), required=True)
+    export.add_argument(
+        "--out", type=Path, help="output file (default: the checkpoint's name with .onnx / .torchscript.pt)"
+    )
+    export.add_argument(
+        "--video", type=Path, help="video to verify on (default: the first of the checkpoint's dataset)"
+    )
+
+    viz = _command(
+        commands, "viz", None, "activation maps, confusion matrix, learning curves (PNG)", VIZ_DESCRIPTION
+    )
+    pictures = viz.add_subparsers(dest="picture", metavar="PICTURE", required=True)
+    activations = _command(
+        pictures,
+        "activations",
+        cmd_viz_activations,
+        "teacher vs student activation maps on test samples",
+        "Class activation maps of the true class over each network's own test clip: the RGB teacher over RGB "
+        "frames, each IR student over IR frames; one row per network, one block per sample.",
+    )
+    activations.add_argument("--teacher", type=Path, help="RGB teacher checkpoint")
+    activations.add_argument(
+        "--student", type=Path, action="append", default=[], help="IR student checkpoint (repeatable)"
+    )
+    activations.add_argument(
+        "--out", type=Path, default=Path("activations.png"), help="PNG (default: %(default)s)"
+    )
+    activations.add_argument("--gif", type=Path, help="also write an animation over the clip's frames")
+    activations.add_argument("--samples", nargs="+", default=[], metavar="ID", help="test sample ids to show")
+    activations.add_argument(
+        "--num-samples",
+        type=int,
+        default=3,
+        metavar="N",
+        help="without --samples: N samples of different classes",
+    )
+    activations.add_argument(
+        "--frames", type=int, default=4, metavar="N", help="frames shown per row (default: 4)"
+    )
+    activations.add_argument("--data", type=Path, help="dataset folder (default: the first checkpoint's)")
+    confusion = _command(
+        pictures,
+        "confusion",
+        cmd_viz_confusion,
+        "confusion matrix of a checkpoint's test evaluation",
+        "The confusion matrix stored in a checkpoint (its test-split evaluation at the epoch it was saved), "
+        "coloured by the share of each true class and annotated with counts.",
+    )
+    confusion.add_argument("checkpoint", type=Path)
+    confusion.add_argument(
+        "--out", type=Path, default=Path("confusion.png"), help="PNG (default: %(default)s)"
+    )
+    curves = _command(
+        pictures,
+        "curves",
+        cmd_viz_curves,
+        "learning curves of a run",
+        "Training losses, test accuracy and learning rate per epoch, from a run folder's metrics.jsonl.",
+    )
+    curves.add_argument("run_dir", metavar="RUN", type=Path, help="run folder (or its metrics.jsonl)")
+    curves.add_argument("--out", type=Path, default=Path("curves.png"), help="PNG (default: %(default)s)")
+
+    report = _command(
+        commands, "report", cmd_report, "self-contained HTML report of a run", REPORT_DESCRIPTION
+    )
+    report.add_argument(
+        "run_dir", metavar="RUN", type=Path, help="run folder (holding metrics.jsonl and best.pt / last.pt)"
+    )
+    report.add_argument("--out", type=Path, help="HTML file (default: RUN/report.html)")
+    report.add_argument("--teacher", type=Path, help="RGB teacher shown beside the run's network")
+    report.add_argument(
+        "--samples", type=int, default=2, metavar="N", help="activation examples (default: %(default)s)"
+    )
+    report.add_argument("--data", type=Path, help="dataset folder (default: the run's)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.run(args)
     except ArcticError as error:
@@ -559,6 +921,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"arctic {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`, which has stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush stays quiet
+        return 141
 
 
 if __name__ == "__main__":

@@ -23,9 +23,25 @@ class ConfigError(ArcticError):
 
 
 @dataclass
+class PkuMmdConfig:
+    """Where a PKU-MMD download keeps each file, as patterns under `data.root` ({video} is e.g. 0002-L)."""
+
+    rgb: str = "Data/RGB_VIDEO/{video}.avi"
+    ir: str = "Data/IR_VIDEO/{video}-infrared.avi"  # a folder (e.g. Data/IR_VIDEO/{video}) = per-frame PNGs
+    labels: str = "Train_Label_PKU_final/{video}.txt"
+    splits: str = "Split/{split}.txt"  # {split}: cross-subject or cross-view
+    first_frame: Literal[0, 1] = 1  # how label rows number frames (end inclusive): 1 is the common reading
+
+
+@dataclass
 class DataConfig:
-    root: str = "data/synth"
-    protocol: str = "ntu60-xsub"
+    dataset: Literal["ntu", "pkummd", "manifest"] = "ntu"
+    root: str = "data/synth"  # ntu and pkummd: the dataset folder
+    manifest: str = ""  # dataset manifest: the CSV file (its paths are relative to its folder)
+    class_names: str = ""  # pkummd and manifest: a class-names file (one per line, in label order)
+    train_subjects: tuple[str, ...] = ()  # manifest-xsub: the subjects whose samples train
+    pkummd: PkuMmdConfig = field(default_factory=PkuMmdConfig)
+    protocol: str = "ntu60-xsub"  # ntu60-/ntu120-..., pkummd-xsub|xview, manifest-split|manifest-xsub
     drop_missing_skeletons: bool = False
     num_frames: int = 8
     rgb_size: int = 112  # square clip side, pixels
@@ -110,13 +126,87 @@ class KdConfig:
     mode: Literal["mask", "shift", "none"] = "mask"
 
 
+Stage = Literal["stem", "layer1", "layer2", "layer3", "layer4"]
+ALL_STAGES: tuple[Stage, ...] = ("layer1", "layer2", "layer3", "layer4")
+
+
+@dataclass
+class HintonConfig:
+    """Baseline `kd`: Hinton KD, soft targets at temperature τ (mdistiller's CIFAR recipe)."""
+
+    weight: float = 0.9
+    ce_weight: float = 0.1
+    tau: float = 4.0
+
+
+@dataclass
+class FitNetsConfig:
+    """Baseline `fitnets`: one hint stage, regressed from the student's same stage."""
+
+    weight: float = 100.0
+    stage: Stage = "layer2"
+
+
+@dataclass
+class AtConfig:
+    """Baseline `at`: attention transfer (p = 2 maps)."""
+
+    weight: float = 1000.0
+    stages: tuple[Stage, ...] = ALL_STAGES
+
+
+@dataclass
+class SpConfig:
+    """Baseline `sp`: similarity-preserving KD."""
+
+    weight: float = 3000.0
+    stages: tuple[Stage, ...] = ("layer4",)
+
+
+@dataclass
+class RkdConfig:
+    """Baseline `rkd`: relational KD on the pooled embedding of one stage."""
+
+    distance_weight: float = 25.0
+    angle_weight: float = 50.0
+    stage: Stage = "layer4"
+
+
+@dataclass
+class AfdConfig:
+    """Baseline `afd`: attention-based feature distillation over teacher × student stages."""
+
+    weight: float = 200.0
+    dim: int = 128
+    stages: tuple[Stage, ...] = ALL_STAGES
+
+
+@dataclass
+class DkdConfig:
+    """Baseline `dkd`: decoupled KD, its weight ramped up linearly over the first `warmup_epochs`."""
+
+    alpha: float = 1.0
+    beta: float = 8.0
+    tau: float = 4.0
+    warmup_epochs: float = 20.0
+
+
 @dataclass
 class DistillConfig:
+    """`method` picks the distiller; each has its own section (ARCTIC: arm, arc, kd)."""
+
     method: str = "arctic"
     teacher: str = ""  # checkpoint of the RGB teacher
     arm: ArmConfig = field(default_factory=ArmConfig)
     arc: ArcConfig = field(default_factory=ArcConfig)
-    kd: KdConfig = field(default_factory=KdConfig)
+    kd: KdConfig = field(default_factory=KdConfig)  # ARCTIC's correctness-aware KD, not the `kd` baseline
+    hinton: HintonConfig = field(default_factory=HintonConfig)  # the `kd` baseline
+    fitnets: FitNetsConfig = field(default_factory=FitNetsConfig)
+    at: AtConfig = field(default_factory=AtConfig)
+    sp: SpConfig = field(default_factory=SpConfig)
+    rkd: RkdConfig = field(default_factory=RkdConfig)
+    afd: AfdConfig = field(default_factory=AfdConfig)
+    dkd: DkdConfig = field(default_factory=DkdConfig)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`arctic demo` and `arctic bench`: the whole job on synthetic data, with a results table.
+"""`arctic demo`: the whole job on synthetic data, with a results table (`arctic bench`: bench.py).
 
 Teacher on RGB → IR-only baseline → ARCTIC student, all on the same split, budget and seed; results are
 the *final* epoch's test accuracy (no checkpoint is picked by test accuracy), and the teacher handed to
@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,72 +107,3 @@ def run_demo(config: Config, out: Path, synth: SynthConfig, progress: bool = Tru
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
-
-
-def run_bench(config: Config, out: Path, synth: SynthConfig, seeds: list[int], progress: bool = True) -> dict:
-    """The demo pipeline over several training seeds (same data); mean ± std per method."""
-    ensure_synthetic(Path(config.data.root), synth, progress)
-    frame_cache = None
-    per_seed = {}
-    for seed in seeds:
-        seeded = copy.deepcopy(config)
-        seeded.seed = seed
-        done = out / f"seed{seed}" / "rows.json"
-        if done.is_file():  # resumable: a finished seed is not run again
-            rows = [Row(**r) for r in json.loads(done.read_text())]
-        else:
-            frame_cache = frame_cache or _shared_cache(config)
-            rows = run_pipeline(seeded, out / f"seed{seed}", frame_cache, progress)
-            done.write_text(json.dumps([r.__dict__ for r in rows], indent=2) + "\n")
-        per_seed[seed] = rows
-    summary = _summarise(per_seed)
-    (out / "bench.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "bench.md").write_text(bench_table(summary) + "\n")
-    return summary
-
-
-def _summarise(per_seed: dict[int, list[Row]]) -> dict:
-    methods = [r.method for r in next(iter(per_seed.values()))]
-    summary: dict = {"seeds": list(per_seed), "methods": {}}
-    for method in methods:
-        rows = [next(r for r in rows if r.method == method) for rows in per_seed.values()]
-        summary["methods"][method] = {
-            "modality": rows[0].modality,
-            **{
-                key: _mean_std([getattr(r, key) for r in rows])
-                for key in ("top1", "top5", "multiview_top1", "seconds")
-            },
-        }
-    gaps = [gap_recovered(rows) for rows in per_seed.values()]
-    summary["gap_recovered"] = _mean_std(gaps)
-    return summary
-
-
-def _mean_std(values: list[float]) -> dict:
-    return {
-        "mean": statistics.fmean(values),
-        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-        "values": values,
-    }
-
-
-def bench_table(summary: dict) -> str:
-    lines = [
-        f"seeds: {', '.join(map(str, summary['seeds']))}",
-        "",
-        "| method | modality | top-1 | top-5 | multi-view top-1 | wall time per run |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for method, m in summary["methods"].items():
-        accuracies = " | ".join(
-            f"{m[key]['mean']:.1f} ± {m[key]['std']:.1f}" for key in ("top1", "top5", "multiview_top1")
-        )
-        lines.append(f"| {method} | {m['modality'].upper()} | {accuracies} | {m['seconds']['mean']:.0f} s |")
-    gap = summary["gap_recovered"]
-    lines += [
-        "",
-        gap_sentence(gap["mean"])
-        if math.isnan(gap["mean"])
-        else f"ARCTIC recovers {gap['mean']:.0f} ± {gap['std']:.0f} % of the teacher–IR-only top-1 gap.",
-    ]
-    return "\n".join(lines)

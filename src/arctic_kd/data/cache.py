@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
-from arctic_kd.data.video import VideoReader
+from arctic_kd.data.frames import open_frames
 from arctic_kd.errors import DataError
 from arctic_kd.progress import progress_bar
 
@@ -47,7 +47,7 @@ class DecodedVideo:
 
 def decode_shrunk(path: Path, gray: bool, short_side: int) -> DecodedVideo:
     """Every frame of `path`, resized so that its short side is `short_side` (never enlarged)."""
-    with VideoReader(path) as video:
+    with open_frames(path) as video:
         frames = video.read(range(video.num_frames), gray=gray)
         fps = video.fps
     height, width = frames.shape[1:3]

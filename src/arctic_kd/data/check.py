@@ -11,9 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from arctic_kd.data.dataset import BadSample, BadSampleReport, ClipLoader, PairedClipDataset
-from arctic_kd.data.loaders import paired_samples
+from arctic_kd.config import DataConfig
+from arctic_kd.data.dataset import BadSample, BadSampleReport, ClipLoader, PairedClipDataset, PairedSample
+from arctic_kd.data.loaders import DATASET_PROTOCOLS, paired_samples
+from arctic_kd.data.manifest import PROTOCOLS as MANIFEST_PROTOCOLS
+from arctic_kd.data.manifest import read_manifest
 from arctic_kd.data.ntu import NtuSample, index_ntu
+from arctic_kd.data.pkummd import PROTOCOLS as PKU_PROTOCOLS
+from arctic_kd.data.pkummd import index_pkummd
 from arctic_kd.data.protocols import PROTOCOLS, split
 from arctic_kd.data.skeleton import read_skeleton
 from arctic_kd.errors import DataError
@@ -27,13 +32,13 @@ class DataCheck:
     """What `check_dataset` found; `lines()` is the report the CLI prints."""
 
     root: Path
-    num_samples: int
+    contents: str  # e.g. "120 samples" or "9 recordings, 27 labelled clips"
     num_classes: int
     missing: dict[str, list[str]]
     ignored: list[Path]
-    splits: dict[str, tuple[int, int]]  # protocol -> (train, test) over complete samples
+    splits: dict[str, tuple[int, int, str]]  # protocol -> (train, test, description) over complete samples
     checked_split: str
-    skeletons_read: int = 0
+    skeletons_read: int | None = None  # None: the dataset has no skeleton files to parse
     clips: int = 0
     seconds: float = 0.0
     clip_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
@@ -41,12 +46,12 @@ class DataCheck:
 
     @property
     def ok(self) -> bool:
-        """No bad sample and no missing video; a missing skeleton is normal (NTU60 lacks 302)."""
-        lacking_video = any({"rgb", "ir"} & set(m) for m in self.missing.values())
-        return not self.bad and not lacking_video
+        """No bad sample, no missing video or label file; a missing skeleton is normal (NTU60 lacks 302)."""
+        lacking = any({"rgb", "ir", "labels"} & set(m) for m in self.missing.values())
+        return not self.bad and not lacking
 
     def lines(self) -> list[str]:
-        lines = [f"{self.root}: {self.num_samples} samples, {self.num_classes} classes"]
+        lines = [f"{self.root}: {self.contents}, {self.num_classes} classes"]
         if self.missing:
             lines.append(f"  {len(self.missing)} sample(s) miss a modality, e.g.:")
             lines += [
@@ -56,12 +61,13 @@ class DataCheck:
             lines.append(
                 f"  {len(self.ignored)} file(s) in the NTU folders are not samples, e.g. {self.ignored[0]}"
             )
-        for name, (train, test) in self.splits.items():
-            lines.append(f"  {name:<12} train {train:>6}  test {test:>6}   {PROTOCOLS[name].description}")
+        for name, (train, test, description) in self.splits.items():
+            lines.append(f"  {name:<12} train {train:>6}  test {test:>6}   {description}")
         rate = self.clips / self.seconds if self.seconds else 0.0
         shapes = ", ".join(f"{m} {tuple(s)}" for m, s in self.clip_shapes.items())
+        parsed = "" if self.skeletons_read is None else f"{self.skeletons_read} skeleton files parsed, "
         lines.append(
-            f"  {self.checked_split}: {self.skeletons_read} skeleton files parsed, "
+            f"  {self.checked_split}: {parsed}"
             f"{self.clips} paired clips decoded in {self.seconds:.1f} s ({rate:.1f} clips/s): {shapes}"
         )
         lines.append(f"  {self.bad.summary()}")
@@ -80,26 +86,90 @@ def check_dataset(
     skip_bad: bool = True,
     limit: int | None = None,
     progress: bool = True,
+    data: DataConfig | None = None,
 ) -> DataCheck:
-    """Index `root`, count every protocol's split, then parse skeletons and decode clips of one split."""
+    """Index `root`, count every protocol's split, then parse skeletons and decode clips of one split.
+
+    `data` chooses the dataset kind (`data.dataset`) and holds its options (PKU-MMD path patterns, class
+    names, training subjects); `root` is the dataset folder, or the CSV file of a manifest.
+    """
+    data = data or DataConfig()
+    if protocol not in DATASET_PROTOCOLS[data.dataset]:
+        known = ", ".join(DATASET_PROTOCOLS[data.dataset])
+        raise DataError(root, f"{protocol!r} is not a protocol of a {data.dataset} dataset ({known})")
+    if data.dataset == "pkummd":
+        report, chosen = _survey_pkummd(Path(root), data, protocol, subset)
+    elif data.dataset == "manifest":
+        report, chosen = _survey_manifest(Path(root), data, protocol, subset)
+    else:
+        report, chosen, skeletons = _survey_ntu(Path(root), protocol, subset, drop_missing_skeletons)
+        _parse_skeletons(skeletons[:limit], report, skip_bad)
+    _decode_clips(chosen[:limit], report, num_frames, size, batch_size, workers, skip_bad, progress)
+    return report
+
+
+def _survey_ntu(
+    root: Path, protocol: str, subset: str, drop_missing_skeletons: bool
+) -> tuple[DataCheck, list[PairedSample], list[NtuSample]]:
     index = index_ntu(root)
-    complete = index.complete(("rgb", "ir"))
-    by_name = {s.name: s for s in complete}
-    splits = {name: tuple(map(len, split(by_name, name, drop_missing_skeletons))) for name in PROTOCOLS}
+    by_name = {s.name: s for s in index.complete(("rgb", "ir"))}
+    splits = {}
+    for name, rule in PROTOCOLS.items():
+        train, test = split(by_name, name, drop_missing_skeletons)
+        splits[name] = (len(train), len(test), rule.description)
     train, test = split(by_name, protocol, drop_missing_skeletons)
-    chosen = [by_name[n] for n in (train if subset == "train" else test)][:limit]
+    chosen = [by_name[n] for n in (train if subset == "train" else test)]
     report = DataCheck(
-        Path(root),
-        len(index.samples),
+        root,
+        f"{len(index.samples)} samples",
         len(index.class_names),
         index.missing(("rgb", "ir", "skeleton")),
         index.ignored,
         splits,
         f"{protocol} {subset}",
+        skeletons_read=0,
     )
-    _parse_skeletons(chosen, report, skip_bad)
-    _decode_clips(chosen, report, num_frames, size, batch_size, workers, skip_bad, progress)
-    return report
+    return report, paired_samples(chosen), chosen
+
+
+def _survey_pkummd(
+    root: Path, data: DataConfig, protocol: str, subset: str
+) -> tuple[DataCheck, list[PairedSample]]:
+    index = index_pkummd(root, data.pkummd, data.class_names)
+    splits = {}
+    for name in index.splits:
+        train, test = index.split(name, ("rgb", "ir"))
+        splits[name] = (len(train), len(test), PKU_PROTOCOLS[name][1])
+    clips = sum(len(index.clips(name)) for name in index.complete(()))
+    report = DataCheck(
+        root,
+        f"{len(index.recordings)} recordings, {clips} labelled clips",
+        len(index.class_names),
+        index.missing(),
+        [],
+        splits,
+        f"{protocol} {subset}",
+    )
+    train, test = index.split(protocol, ("rgb", "ir"))
+    return report, train if subset == "train" else test
+
+
+def _survey_manifest(
+    path: Path, data: DataConfig, protocol: str, subset: str
+) -> tuple[DataCheck, list[PairedSample]]:
+    manifest = read_manifest(path, data.class_names)
+    train, test = manifest.split(protocol, ("rgb", "ir"), data.train_subjects)
+    splits = {protocol: (len(train), len(test), MANIFEST_PROTOCOLS[protocol])}
+    report = DataCheck(
+        path,
+        f"{len(manifest.rows)} samples",
+        len(manifest.class_names),
+        manifest.missing(),
+        [],
+        splits,
+        f"{protocol} {subset}",
+    )
+    return report, train if subset == "train" else test
 
 
 def _parse_skeletons(samples: Sequence[NtuSample], report: DataCheck, skip_bad: bool) -> None:
@@ -116,11 +186,16 @@ def _parse_skeletons(samples: Sequence[NtuSample], report: DataCheck, skip_bad: 
 
 
 def _decode_clips(
-    samples, report: DataCheck, num_frames, size, batch_size, workers, skip_bad, progress
+    samples: Sequence[PairedSample],
+    report: DataCheck,
+    num_frames,
+    size,
+    batch_size,
+    workers,
+    skip_bad,
+    progress,
 ) -> None:
-    dataset = PairedClipDataset(
-        paired_samples(samples), num_frames, train=False, rgb_size=(size, size), ir_size=(size, size)
-    )
+    dataset = PairedClipDataset(samples, num_frames, train=False, rgb_size=(size, size), ir_size=(size, size))
     loader = ClipLoader(dataset, batch_size, num_workers=workers, skip_bad=skip_bad)
     loader.report = report.bad  # one list of bad samples for skeletons and clips
     start = time.perf_counter()

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from arctic_kd.data.cache import DecodedVideo, FrameCache
 from arctic_kd.data.clipfile import STORED_SUFFIX, StoredVideo
+from arctic_kd.data.frames import FrameFolder, open_frames
 from arctic_kd.data.person import PixelBox, Registration, square_region
 from arctic_kd.data.registration import crop_to_normalised, fov_affine, grid_theta
 from arctic_kd.data.sampling import clip_offsets, frame_indices, segment_times
@@ -199,12 +200,12 @@ class PairedClipDataset(Dataset):
         height = (region.y1 - region.y0) * reader.height
         return view_crops(self.test_crop, self.test_crops, width, height)
 
-    def _open(self, path: Path, gray: bool) -> VideoReader | DecodedVideo | StoredVideo:
+    def _open(self, path: Path, gray: bool) -> VideoReader | FrameFolder | DecodedVideo | StoredVideo:
         if Path(path).suffix == STORED_SUFFIX:
             return StoredVideo(path)
         if self.frame_cache is not None:
             return self.frame_cache.open(path, gray)
-        return VideoReader(path, self.decode_threads)
+        return open_frames(path, self.decode_threads)
 
     def _rng(self) -> np.random.Generator | None:
         """None at test time (deterministic clips); in training, drawn from torch's per-worker generator."""
@@ -256,7 +257,7 @@ def _relative_span(
     if "rgb" in readers:
         reference = readers["rgb"]
     elif sample.rgb is not None:
-        reference = stack.enter_context(VideoReader(sample.rgb))
+        reference = stack.enter_context(open_frames(sample.rgb))
     else:
         reference = readers["ir"]
     total = reference.num_frames

@@ -9,14 +9,23 @@ from dataclasses import dataclass
 import torch
 
 from arctic_kd.config import ConfigError, DataConfig
+from arctic_kd.data import manifest, pkummd, protocols
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.dataset import ClipLoader, PairedClipDataset, PairedSample
+from arctic_kd.data.manifest import read_manifest
 from arctic_kd.data.ntu import NtuSample, index_ntu
 from arctic_kd.data.person import PersonTrack, person_track
+from arctic_kd.data.pkummd import index_pkummd
 from arctic_kd.data.protocols import split
 from arctic_kd.data.store import ClipStore
 from arctic_kd.errors import DataError
 from arctic_kd.progress import progress_bar
+
+DATASET_PROTOCOLS = {
+    "ntu": tuple(protocols.PROTOCOLS),
+    "pkummd": tuple(pkummd.PROTOCOLS),
+    "manifest": tuple(manifest.PROTOCOLS),
+}
 
 
 @dataclass
@@ -50,15 +59,40 @@ def paired_samples(
 
 def protocol_samples(config: DataConfig, modalities: Sequence[str], progress: bool = False) -> SplitSamples:
     """The protocol's train and test samples among those that have every needed modality."""
+    if config.protocol not in DATASET_PROTOCOLS[config.dataset]:
+        known = ", ".join(DATASET_PROTOCOLS[config.dataset])
+        raise DataError(
+            "data.protocol", f"{config.protocol!r} is not a {config.dataset} protocol; use {known}"
+        )
+    if config.dataset == "pkummd":
+        index = index_pkummd(config.root, config.pkummd, config.class_names)
+        samples = SplitSamples(*index.split(config.protocol, modalities), index.class_names)
+        where = config.root
+    elif config.dataset == "manifest":
+        listing = read_manifest(_manifest_path(config), config.class_names)
+        train, test = listing.split(config.protocol, modalities, config.train_subjects)
+        samples, where = SplitSamples(train, test, listing.class_names), config.manifest
+    else:
+        samples, where = _ntu_samples(config, modalities, progress), config.root
+    if not samples.train or not samples.test:
+        raise DataError(
+            where,
+            f"protocol {config.protocol} leaves {len(samples.train)} training and {len(samples.test)} "
+            f"test samples with {' and '.join(modalities)} videos",
+        )
+    return samples
+
+
+def _manifest_path(config: DataConfig) -> str:
+    if not config.manifest:
+        raise DataError("data.manifest", "dataset manifest needs the CSV file: --set data.manifest=FILE.csv")
+    return config.manifest
+
+
+def _ntu_samples(config: DataConfig, modalities: Sequence[str], progress: bool) -> SplitSamples:
     index = index_ntu(config.root)
     by_name = {s.name: s for s in index.complete(tuple(modalities))}
     train, test = split(by_name, config.protocol, config.drop_missing_skeletons)
-    if not train or not test:
-        raise DataError(
-            config.root,
-            f"protocol {config.protocol} leaves {len(train)} training and {len(test)} "
-            f"test samples with {' and '.join(modalities)} videos",
-        )
 
     def entries(names):
         return paired_samples([by_name[n] for n in names], config.person_crop, progress)

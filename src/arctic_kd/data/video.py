@@ -16,28 +16,55 @@ from arctic_kd.errors import DataError
 def write_video(
     path: str | Path, frames: Iterable[np.ndarray], fps: float = 30.0, quality: int = 4, codec: str = "mpeg4"
 ) -> None:
-    """Encode uint8 frames (H×W×3 RGB or H×W grey) as an AVI, like NTU's MPEG-4 Part 2 files.
+    """Encode uint8 frames (H×W×3 RGB or H×W grey) as an AVI, like NTU's MPEG-4 Part 2 files."""
+    with VideoWriter(path, fps, quality, codec) as writer:
+        for frame in frames:
+            writer.write(frame)
+
+
+class VideoWriter:
+    """An AVI written frame by frame, for videos too long to hold in memory (PKU-MMD-like recordings).
 
     One encoder thread keeps the bitstream, and so the decoded frames, identical for identical input.
     `quality` is the MPEG-4 quantiser (2 = near lossless, 31 = worst).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as container:
-        stream = None
-        for frame in frames:
-            if stream is None:
-                stream = container.add_stream(codec, rate=round(fps))
-                stream.height, stream.width = frame.shape[:2]
-                stream.pix_fmt = "yuv420p"
-                stream.thread_count = 1
-                stream.codec_context.qscale = quality
-                stream.codec_context.flags |= Flags.qscale | Flags.bitexact
-            fmt = "gray" if frame.ndim == 2 else "rgb24"
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=fmt)))
-        if stream is None:
-            raise ValueError(f"{path}: no frames to write")
-        container.mux(stream.encode())
+
+    def __init__(self, path: str | Path, fps: float = 30.0, quality: int = 4, codec: str = "mpeg4") -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fps, self._quality, self._codec = fps, quality, codec
+        self._container = av.open(str(self.path), mode="w")
+        self._stream: av.VideoStream | None = None
+
+    def write(self, frame: np.ndarray) -> None:
+        if self._stream is None:
+            self._stream = self._container.add_stream(self._codec, rate=round(self._fps))
+            self._stream.height, self._stream.width = frame.shape[:2]
+            self._stream.pix_fmt = "yuv420p"
+            self._stream.thread_count = 1
+            self._stream.codec_context.qscale = self._quality
+            self._stream.codec_context.flags |= Flags.qscale | Flags.bitexact
+        fmt = "gray" if frame.ndim == 2 else "rgb24"
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=fmt)
+        self._container.mux(self._stream.encode(video_frame))
+
+    def close(self) -> None:
+        """Flush the encoder and close the file; a video without frames is an error (and is closed)."""
+        try:
+            if self._stream is None:
+                raise ValueError(f"{self.path}: no frames to write")
+            self._container.mux(self._stream.encode())
+        finally:
+            self._container.close()
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, *exc_info: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._container.close()
 
 
 # Seeking costs about one keyframe's decode; this close to the start, decoding from frame 0 is as cheap.

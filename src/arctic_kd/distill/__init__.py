@@ -1,14 +1,30 @@
-"""Distillation methods on one small base; `build_distiller` picks one by name."""
+"""Distillation methods on one small base; `build_distiller` picks one by name (`distill.method`)."""
 
 from __future__ import annotations
 
 from torch import nn
 
 from arctic_kd.config import ConfigError, DistillConfig
+from arctic_kd.distill.afd import AFD
 from arctic_kd.distill.arctic import ARCTIC
-from arctic_kd.distill.base import Distiller, Vanilla
+from arctic_kd.distill.at import AT
+from arctic_kd.distill.base import Distiller, MatchingDistiller, Vanilla
+from arctic_kd.distill.dkd import DKD
+from arctic_kd.distill.fitnets import FitNets
+from arctic_kd.distill.kd import KD
+from arctic_kd.distill.rkd import RKD
+from arctic_kd.distill.sp import SP
 
-METHODS: dict[str, type[Distiller]] = {"arctic": ARCTIC}
+METHODS: dict[str, type[Distiller]] = {
+    "arctic": ARCTIC,
+    "kd": KD,
+    "fitnets": FitNets,
+    "at": AT,
+    "sp": SP,
+    "rkd": RKD,
+    "afd": AFD,
+    "dkd": DKD,
+}
 
 
 def build_distiller(
@@ -21,4 +37,18 @@ def build_distiller(
     return METHODS[config.method](student, teacher, config, label_smoothing=label_smoothing)
 
 
-__all__ = ["ARCTIC", "METHODS", "Distiller", "Vanilla", "build_distiller"]
+__all__ = [
+    "AFD",
+    "ARCTIC",
+    "AT",
+    "DKD",
+    "KD",
+    "METHODS",
+    "RKD",
+    "SP",
+    "Distiller",
+    "FitNets",
+    "MatchingDistiller",
+    "Vanilla",
+    "build_distiller",
+]

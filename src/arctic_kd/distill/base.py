@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 import torch
@@ -74,12 +75,43 @@ class Distiller(nn.Module):
     def cross_entropy(self, logits: Tensor, labels: Tensor) -> Tensor:
         return F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the trainer before each epoch (from 1); for methods whose weights follow a schedule."""
+
     def forward_train(self, batch: dict) -> tuple[Tensor, dict[str, Tensor]]:
         raise NotImplementedError
 
     def forward(self, x: Tensor) -> Tensor:
         """Inference: the student alone."""
         return self.student(x)
+
+
+@dataclass
+class Outputs:
+    """One network's logits and per-stage feature maps for a batch."""
+
+    logits: Tensor
+    features: dict[str, Tensor]
+
+
+class MatchingDistiller(Distiller):
+    """The shape of the baselines: weighted CE on the label plus losses comparing student and teacher.
+
+    Subclasses implement `distill_losses`; the teacher runs without gradients, its outputs detached.
+    """
+
+    ce_weight: float = 1.0
+
+    def forward_train(self, batch: dict) -> tuple[Tensor, dict[str, Tensor]]:
+        labels = batch["label"]
+        teacher = Outputs(*self.teacher_forward(batch[self.teacher_modality]))
+        student = Outputs(*self.student.forward_features(batch[self.student_modality]))
+        losses = {"ce": self.ce_weight * self.cross_entropy(student.logits, labels)}
+        losses.update(self.distill_losses(teacher, student, labels))
+        return student.logits, losses
+
+    def distill_losses(self, teacher: Outputs, student: Outputs, labels: Tensor) -> dict[str, Tensor]:
+        raise NotImplementedError
 
 
 class Vanilla(Distiller):

@@ -32,6 +32,7 @@ from arctic_kd.engine.distributed import DistContext
 from arctic_kd.engine.evaluate import evaluate, sum_over_processes
 from arctic_kd.errors import ArcticError
 from arctic_kd.progress import progress_bar, say
+from arctic_kd.viz.curves import plot_learning_curves
 
 
 def build_optimizer(parameters: Iterable[nn.Parameter], config: OptimConfig) -> torch.optim.Optimizer:
@@ -168,6 +169,7 @@ def fit(
             save_checkpoint(checkpoint_path, _payload(checkpoint_extra, run, state, train_batches, elapsed()))
 
     for epoch in range(state.epoch + 1, config.optim.epochs + 1):
+        run.distiller.set_epoch(epoch)  # also on resume: the epoch being (re)entered
         losses = _train_epoch(run, train_batches, config, state, epoch, save_last, progress)
         metrics = _evaluate(run, test_batches, num_classes)
         state.epoch, state.sums, state.count = epoch, {}, 0
@@ -194,8 +196,8 @@ def fit(
                 f"test top-1 {metrics['top1']:.1f}  top-5 {metrics['top5']:.1f}"
             )
     log.close()
-    # LEARNING CURVES (lead to wire, issue 6): on rank 0, here —
-    #   plot_learning_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")  (arctic_kd.viz.curves)
+    if context.is_main:
+        plot_learning_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")  # matplotlib's Agg canvas
     distributed.barrier(context)
     return {"best": state.best, "final": state.final, "seconds": elapsed()}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -378,5 +379,6 @@ def _run(config: SynthConfig, root: Path, takes: list[SampleName], workers: int)
     if workers <= 1:
         yield from (write_take(config, root, take) for take in takes)
         return
-    with ProcessPoolExecutor(workers) as pool:
+    # spawned, not forked: a child forked after the parent used OpenCV or FFmpeg threads can deadlock
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         yield from pool.map(write_take, [config] * len(takes), [root] * len(takes), takes, chunksize=1)

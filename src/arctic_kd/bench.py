@@ -1,0 +1,410 @@
+"""`arctic bench`: methods × seeds × protocols on the synthetic dataset, with tables and a plot.
+
+A *plan* (YAML preset in `configs/bench/`) names a training config, protocols, seeds and methods. Each
+method is a *variant*: a named list of `--set` overrides (data, in `configs/bench/variants.yaml`), either a
+distillation or the IR-only cross-entropy baseline. Per protocol and seed one RGB teacher is trained and
+every distillation of that seed uses its last checkpoint, so methods differ only in how they learn from
+the same teacher. Every finished run leaves `result.json` in its folder; a second invocation reuses it
+(after checking the run's config is still the one asked for) and trains only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from arctic_kd.config import (
+    Config,
+    ConfigError,
+    apply_overrides,
+    config_from_dict,
+    from_dict,
+    load_config,
+)
+from arctic_kd.data.cache import FrameCache
+from arctic_kd.data.protocols import PROTOCOLS
+from arctic_kd.engine.stages import run_distill, run_train
+from arctic_kd.errors import ArcticError
+from arctic_kd.progress import say
+
+BENCH_DIR = Path(__file__).resolve().parents[2] / "configs" / "bench"
+VARIANTS_FILE = BENCH_DIR / "variants.yaml"
+TEACHER = "rgb_teacher"
+
+
+@dataclass
+class Variant:
+    """A bench entry: `distill` learns from the seed's teacher, `train` is the IR-only baseline."""
+
+    label: str = ""  # the name shown in tables (default: the variant's name)
+    stage: Literal["distill", "train"] = "distill"
+    set: tuple[str, ...] = ()
+
+
+@dataclass
+class BenchPlan:
+    """What a bench runs; a preset file holds these keys, command-line options replace them."""
+
+    config: str = "demo"  # the training config (file or preset of configs/) every run starts from
+    protocols: tuple[str, ...] = ("ntu60-xsub", "ntu60-xview")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    methods: tuple[str, ...] = ("ir_only", "arctic")
+    set: tuple[str, ...] = ()  # overrides applied to every run (before the variant's own)
+
+
+@dataclass
+class RunResult:
+    """What a finished run records in `result.json`."""
+
+    name: str
+    label: str
+    modality: str
+    protocol: str
+    seed: int
+    top1: float
+    top5: float
+    seconds: float
+    config: dict[str, Any] = field(repr=False)
+    multiview_top1: float = math.nan  # data.test_clips × test_crops views (NaN: recorded before it existed)
+
+
+@dataclass
+class PlannedRun:
+    name: str
+    variant: Variant
+    protocol: str
+    seed: int
+    config: Config
+    folder: Path
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+
+
+def load_variants(*paths: Path) -> dict[str, Variant]:
+    """Variants by name; later files add to or replace earlier ones."""
+    variants: dict[str, Variant] = {}
+    for path in paths:
+        data = _read_yaml(Path(path))
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a variants file maps names to {{label, stage, set}}")
+        for name, spec in data.items():
+            variant = from_dict(Variant, spec, f"{path}: {name}")
+            variants[str(name)] = Variant(variant.label or str(name), variant.stage, variant.set)
+    return variants
+
+
+def bench_presets() -> list[str]:
+    return sorted(p.stem for p in BENCH_DIR.glob("*.yaml") if p != VARIANTS_FILE)
+
+
+def load_plan(name: str) -> BenchPlan:
+    """A bench preset by name (configs/bench/NAME.yaml) or path."""
+    path = Path(name)
+    if not path.is_file():
+        path = BENCH_DIR / f"{name}.yaml"
+        if name == VARIANTS_FILE.stem or not path.is_file():
+            raise ArcticError(f"{name}: no such bench file or preset (presets: {', '.join(bench_presets())})")
+    return from_dict(BenchPlan, _read_yaml(path) or {}, str(path))
+
+
+def check_plan(plan: BenchPlan, variants: dict[str, Variant]) -> None:
+    """Unknown method or protocol names are errors before anything runs."""
+    unknown = [m for m in plan.methods if m not in variants]
+    if unknown:
+        raise ArcticError(f"unknown method {unknown[0]!r}; known: {', '.join(sorted(variants))}")
+    bad = [p for p in plan.protocols if p not in PROTOCOLS]
+    if bad:
+        raise ArcticError(f"unknown protocol {bad[0]!r}; known: {', '.join(PROTOCOLS)}")
+    if not plan.methods or not plan.seeds or not plan.protocols:
+        raise ArcticError("a bench needs at least one method, seed and protocol")
+
+
+def with_overrides(config: Config, overrides: list[str] | tuple[str, ...]) -> Config:
+    return config_from_dict(apply_overrides(config.to_dict(), overrides))
+
+
+def plan_runs(
+    plan: BenchPlan, variants: dict[str, Variant], base: Config, out: Path
+) -> tuple[list[PlannedRun], list[PlannedRun]]:
+    """The teachers and the method runs, fully configured; every name and override is checked up front."""
+    check_plan(plan, variants)
+    teachers, runs = [], []
+    teacher_variant = Variant(label="RGB teacher", stage="train")
+    for protocol in plan.protocols:
+        for seed in plan.seeds:
+            folder = out / protocol / f"seed{seed}"
+            config = with_overrides(base, [f"data.protocol={protocol}", f"seed={seed}"])
+            teachers.append(PlannedRun(TEACHER, teacher_variant, protocol, seed, config, folder / TEACHER))
+            for name in plan.methods:
+                variant = variants[name]
+                overrides = [*variant.set]
+                if variant.stage == "distill":
+                    overrides.append(f"distill.teacher={folder / TEACHER / 'last.pt'}")
+                try:
+                    run_config = with_overrides(config, overrides)
+                except ConfigError as error:
+                    raise ArcticError(f"method {name}: {error}") from None
+                runs.append(PlannedRun(name, variant, protocol, seed, run_config, folder / name))
+    return teachers, runs
+
+
+def run_bench(
+    plan: BenchPlan,
+    variants: dict[str, Variant],
+    base: Config,
+    out: Path,
+    progress: bool = True,
+    command: str = "",
+) -> dict:
+    """Train what is missing, then write OUT/bench.json, OUT/bench.md and OUT/bench.png."""
+    teachers, runs = plan_runs(plan, variants, base, out)
+    planned = [run for teacher in teachers for run in (teacher, *_runs_of(runs, teacher))]
+    done = [_finished(run) for run in planned]  # checks every recorded config before training anything
+    left = done.count(None)
+    say(f"{len(planned)} runs, {len(planned) - left} done before, {left} to train")
+    cache = FrameCache(base.data.cache_side) if base.data.cache else None
+    results, trained_seconds, trained = [], 0.0, 0
+    for index, (run, result) in enumerate(zip(planned, done, strict=True), 1):
+        where = f"[{index}/{len(planned)}] {run.protocol} seed {run.seed} {run.name}"
+        if result is None:
+            say(f"{where}: training")
+            result = _train(run, cache, progress)
+            trained_seconds, trained, left = trained_seconds + result.seconds, trained + 1, left - 1
+            eta = f"; about {left * trained_seconds / trained / 60:.0f} min left" if left else ""
+            say(f"{where}: top-1 {result.top1:.1f}, top-5 {result.top5:.1f} in {result.seconds:.0f} s{eta}")
+        results.append(result)
+    summary = summarise(plan, variants, results, command)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "bench.md").write_text(bench_markdown(summary) + "\n")
+    bench_plot(summary, out / "bench.png")
+    return summary
+
+
+def _runs_of(runs: list[PlannedRun], teacher: PlannedRun) -> list[PlannedRun]:
+    return [r for r in runs if (r.protocol, r.seed) == (teacher.protocol, teacher.seed)]
+
+
+def _comparable(config: dict, stage: str) -> dict:
+    """What a run's result depends on: cross-entropy runs ignore `distill`; a teacher may have moved."""
+    if stage == "train":
+        return {k: v for k, v in config.items() if k != "distill"}
+    return {**config, "distill": {**config["distill"], "teacher": ""}}
+
+
+def _finished(run: PlannedRun) -> RunResult | None:
+    """The recorded result of a finished run, or None; a result from another config is an error."""
+    path = run.folder / "result.json"
+    if not path.is_file():
+        return None
+    result = RunResult(**json.loads(path.read_text()))
+    old, wanted = (
+        _comparable(result.config, run.variant.stage),
+        _comparable(run.config.to_dict(), run.variant.stage),
+    )
+    if old != wanted:
+        key = _first_difference(old, wanted)
+        raise ArcticError(
+            f"{run.folder} was run with another config ({key}: {_lookup(result.config, key)!r}, "
+            f"now {_lookup(wanted, key)!r}); use another --out or delete that folder"
+        )
+    return result
+
+
+def _first_difference(old: dict, new: dict, prefix: str = "") -> str:
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if a != b:
+            if isinstance(a, dict) and isinstance(b, dict):
+                return _first_difference(a, b, f"{prefix}{key}.")
+            return f"{prefix}{key}"
+    return prefix.rstrip(".")
+
+
+def _lookup(data: dict, key: str) -> Any:
+    for part in key.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def _train(run: PlannedRun, cache: FrameCache | None, progress: bool) -> RunResult:
+    """Train one run from scratch (an unfinished folder is cleared first) and record its result."""
+    if run.folder.exists():
+        shutil.rmtree(run.folder)
+    start = time.perf_counter()
+    if run.variant.stage == "distill":
+        outcome = run_distill(run.config, run.folder, cache, progress)
+        modality = "ir"
+    else:
+        modality = "rgb" if run.name == TEACHER else "ir"
+        outcome = run_train(run.config, modality, run.folder, cache, progress)
+    final = outcome["final"]
+    result = RunResult(
+        run.name,
+        run.variant.label,
+        modality,
+        run.protocol,
+        run.seed,
+        final["top1"],
+        final["top5"],
+        time.perf_counter() - start,
+        run.config.to_dict(),
+        outcome["multiview"]["top1"],
+    )
+    partial = run.folder / "result.json.partial"  # renamed when complete: a kill never leaves half a record
+    partial.write_text(json.dumps(asdict(result), indent=2) + "\n")
+    partial.replace(run.folder / "result.json")
+    return result
+
+
+ACCURACIES = ("top1", "top5", "multiview_top1")
+
+
+def mean_std(values: list[float]) -> dict | None:
+    """None where a value is unknown (NaN: a run recorded before multi-view testing existed)."""
+    if any(math.isnan(v) for v in values):
+        return None
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "values": values,
+    }
+
+
+def gap_recovered(teacher: float, ir_only: float, method: float) -> float | None:
+    """Share of the teacher–IR-only top-1 gap a method closes, in percent; None without a gap."""
+    gap = teacher - ir_only
+    return 100.0 * (method - ir_only) / gap if gap > 0 else None
+
+
+def summarise(plan: BenchPlan, variants: dict[str, Variant], results: list[RunResult], command: str) -> dict:
+    """Per protocol and method: mean ± std over seeds of top-1, top-5, multi-view top-1, wall time and the
+    gap recovered."""
+    names = [TEACHER, *plan.methods]
+    protocols = {}
+    for protocol in plan.protocols:
+        mine = [r for r in results if r.protocol == protocol]
+        by_seed = {(r.name, r.seed): r for r in mine}
+        methods = {}
+        for name in names:
+            rows = [by_seed[(name, seed)] for seed in plan.seeds]
+            entry = {
+                "label": rows[0].label,
+                "modality": rows[0].modality,
+                **{key: mean_std([getattr(r, key) for r in rows]) for key in (*ACCURACIES, "seconds")},
+            }
+            if "ir_only" in plan.methods and name not in (TEACHER, "ir_only"):
+                gaps = [
+                    gap_recovered(by_seed[(TEACHER, s)].top1, by_seed[("ir_only", s)].top1, r.top1)
+                    for s, r in zip(plan.seeds, rows, strict=True)
+                ]
+                known = [g for g in gaps if g is not None]
+                entry["gap_recovered"] = mean_std(known) if known else None
+            methods[name] = entry
+        protocols[protocol] = methods
+    return {
+        "command": command,
+        "plan": _plain(asdict(plan)),
+        "variants": {name: _plain(asdict(variants[name])) for name in plan.methods},
+        "protocols": protocols,
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _pm(stats: dict | None, digits: int = 1, unit: str = "") -> str:
+    if stats is None:
+        return "–"
+    return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}{unit}"
+
+
+def bench_markdown(summary: dict) -> str:
+    """One table per protocol; the command and the seeds above it."""
+    plan = summary["plan"]
+    lines = []
+    if summary["command"]:
+        lines += ["```bash", summary["command"], "```", ""]
+    lines.append(
+        f"Seeds {', '.join(map(str, plan['seeds']))}; mean ± std over seeds of the final epoch's accuracy."
+    )
+    for protocol, methods in summary["protocols"].items():
+        with_gap = any("gap_recovered" in m for m in methods.values())
+        header = "| method | modality | top-1 | top-5 | multi-view top-1 |"
+        header += " gap recovered |" if with_gap else ""
+        lines += ["", f"**{protocol}**", "", header + " wall time per run |"]
+        lines.append("| --- " * (header.count("|")) + "|")
+        for m in methods.values():
+            gap = f" {_pm(m.get('gap_recovered'), 0, ' %')} |" if with_gap else ""
+            lines.append(
+                f"| {m['label']} | {m['modality'].upper()} | {_pm(m['top1'])} | {_pm(m['top5'])} |"
+                f" {_pm(m['multiview_top1'])} |{gap}"
+                f" {m['seconds']['mean']:.0f} s |"
+            )
+    return "\n".join(lines)
+
+
+def bench_plot(summary: dict, path: Path) -> None:
+    """Grouped bars: mean top-1 per method (one bar per protocol), whiskers at ± one std."""
+    from matplotlib.figure import Figure
+
+    protocols = list(summary["protocols"])
+    names = list(summary["protocols"][protocols[0]])
+    labels = [summary["protocols"][protocols[0]][n]["label"] for n in names]
+    figure = Figure(figsize=(max(6.0, 0.8 * len(names) + 2), 4.0), layout="constrained")
+    axes = figure.subplots()
+    width = 0.8 / len(protocols)
+    for offset, protocol in enumerate(protocols):
+        stats = [summary["protocols"][protocol][n]["top1"] for n in names]
+        positions = [i + (offset - (len(protocols) - 1) / 2) * width for i in range(len(names))]
+        axes.bar(
+            positions,
+            [s["mean"] for s in stats],
+            width,
+            yerr=[s["std"] for s in stats],
+            capsize=3,
+            label=protocol,
+        )
+    axes.set_xticks(range(len(names)), labels, rotation=35, ha="right")
+    axes.set_ylim(0, 100)
+    axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(protocols), frameon=False)
+    seeds = len(summary["plan"]["seeds"])
+    axes.set_ylabel(f"top-1 (%), mean ± std over {seeds} seed{'s' * (seeds > 1)}")
+    axes.grid(axis="y", alpha=0.3)
+    figure.savefig(path, dpi=120)
+
+
+def describe(variants: dict[str, Variant]) -> str:
+    """The known variants and presets, for `arctic bench --list`."""
+    lines = ["methods:"]
+    width = max(map(len, variants))
+    for name, variant in variants.items():
+        what = "IR-only cross-entropy" if variant.stage == "train" else " ".join(variant.set) or "defaults"
+        lines.append(f"  {name:<{width}}  {variant.label}: {what}")
+    lines.append(f"presets: {', '.join(bench_presets())}")
+    return "\n".join(lines)
+
+
+def build_base(plan: BenchPlan, config_path: Path, overrides: list[str], data_root: str) -> Config:
+    """The config every run starts from: the plan's config file, the plan's and the user's overrides."""
+    return load_config(config_path, [*plan.set, *overrides, f"data.root={data_root}"])

@@ -1,0 +1,36 @@
+"""SP: Tung & Mori, "Similarity-Preserving Knowledge Distillation" (ICCV 2019).
+
+Samples that the teacher finds similar should be similar for the student: the row-normalised batch
+similarity matrices G = rownorm(Q Qᵀ) of flattened features are compared, 1/b²·‖G_T − G_S‖²_F per stage
+pair. Published default γ = 3000 on the last stage's output, as in the paper and mdistiller
+(`distill.sp`). G is b × b whatever the feature shapes, so widths and clip sizes may differ.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from arctic_kd.config import DistillConfig
+from arctic_kd.distill.arctic import similarity_rows
+from arctic_kd.distill.base import MatchingDistiller, Outputs
+
+
+def similarity_preserving(teacher: Tensor, student: Tensor) -> Tensor:
+    """1/b²·‖G_T − G_S‖²_F for one pair of feature maps, fp32."""
+    batch = teacher.shape[0]
+    return (similarity_rows(teacher) - similarity_rows(student)).pow(2).sum() / batch**2
+
+
+class SP(MatchingDistiller):
+    def __init__(
+        self, student: nn.Module, teacher: nn.Module, config: DistillConfig, label_smoothing: float = 0.0
+    ):
+        super().__init__(student, teacher, label_smoothing=label_smoothing)
+        self.settings = config.sp
+
+    def distill_losses(self, teacher: Outputs, student: Outputs, labels: Tensor) -> dict[str, Tensor]:
+        per_stage = [
+            similarity_preserving(teacher.features[s], student.features[s]) for s in self.settings.stages
+        ]
+        return {"sp": self.settings.weight * torch.stack(per_stage).sum()}

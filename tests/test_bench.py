@@ -1,0 +1,187 @@
+"""`arctic bench`: every method trains on tiny data, one teacher per seed, resumable, tables/JSON/plot."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from arctic_kd import bench
+from arctic_kd.bench import (
+    VARIANTS_FILE,
+    BenchPlan,
+    bench_markdown,
+    build_base,
+    gap_recovered,
+    load_plan,
+    load_variants,
+    run_bench,
+    with_overrides,
+)
+from arctic_kd.cli import main, resolve_config
+from arctic_kd.config import load_config
+from arctic_kd.errors import ArcticError
+
+BENCH_FILES = sorted(VARIANTS_FILE.parent.glob("*.yaml"))
+TINY = [
+    "optim.epochs=1",
+    "data.rgb_size=32",
+    "data.ir_size=32",
+    "data.num_frames=4",
+    "data.batch_size=4",
+    "data.workers=0",
+    "data.cache=false",
+    "teacher.width=0.125",
+    "student.width=0.125",
+]
+EVERY_METHOD = ("ir_only", "kd", "fitnets", "at", "sp", "rkd", "afd", "dkd", "arctic", "arctic-no-arm")
+
+
+@pytest.mark.parametrize("path", [p for p in BENCH_FILES if p != VARIANTS_FILE], ids=lambda p: p.name)
+def test_every_bench_preset_loads_and_every_run_config_validates(path, tmp_path):
+    plan = load_plan(str(path))
+    variants = load_variants(VARIANTS_FILE)
+    base = build_base(plan, resolve_config(plan.config), [], "data/synth")
+    teachers, runs = bench.plan_runs(plan, variants, base, tmp_path)
+    assert len(teachers) == len(plan.protocols) * len(plan.seeds)
+    assert len(runs) == len(teachers) * len(plan.methods)
+
+
+def test_every_variant_is_a_valid_set_of_overrides():
+    variants = load_variants(VARIANTS_FILE)
+    assert {"ir_only", "kd", "fitnets", "at", "sp", "rkd", "afd", "dkd", "arctic"} <= set(variants)
+    for name, variant in variants.items():
+        config = with_overrides(load_config(None), variant.set)
+        assert variant.stage == "train" or name.startswith(config.distill.method), name
+    off = with_overrides(load_config(None), variants["arctic-no-arm"].set)
+    assert off.distill.method == "arctic" and off.distill.arm.weight == 0
+
+
+def test_gap_recovered_is_the_share_of_the_teacher_ir_gap():
+    assert gap_recovered(90.0, 70.0, 80.0) == pytest.approx(50.0)
+    assert gap_recovered(90.0, 70.0, 65.0) == pytest.approx(-25.0)
+    assert gap_recovered(60.0, 70.0, 80.0) is None  # no gap to recover
+
+
+@pytest.fixture(scope="module")
+def benched(tiny_dataset, tmp_path_factory):
+    """One seed of every method on the tiny dataset, with the stages counted."""
+    out = tmp_path_factory.mktemp("bench")
+    plan = BenchPlan(config="demo", protocols=("ntu60-xsub",), seeds=(0,), methods=EVERY_METHOD)
+    base = build_base(plan, resolve_config("demo"), TINY, str(tiny_dataset))
+    variants = load_variants(VARIANTS_FILE)
+    calls = []
+    with pytest.MonkeyPatch.context() as patch:
+        for stage in ("run_train", "run_distill"):
+            original = getattr(bench, stage)
+            patch.setattr(bench, stage, _counted(calls, stage, original))
+        summary = run_bench(plan, variants, base, out, progress=False, command="arctic bench --test")
+    return SimpleNamespace(plan=plan, base=base, variants=variants, out=out, summary=summary, calls=calls)
+
+
+def _counted(calls: list, stage: str, function):
+    def wrapper(config, *args, **kwargs):
+        calls.append((stage, config, args))
+        return function(config, *args, **kwargs)
+
+    return wrapper
+
+
+def test_every_method_trains_without_nan_and_shares_the_seeds_teacher(benched):
+    b = benched
+    out = b.out
+    trained = [args[0] for stage, _, args in b.calls if stage == "run_train"]
+    assert sorted(trained) == ["ir", "rgb"]  # one RGB teacher, one IR-only baseline
+    distills = [config for stage, config, _ in b.calls if stage == "run_distill"]
+    assert len(distills) == len(EVERY_METHOD) - 1
+    methods = {c.distill.method for c in distills}
+    assert methods == {"kd", "fitnets", "at", "sp", "rkd", "afd", "dkd", "arctic"}
+    teacher_checkpoint = str(out / "ntu60-xsub" / "seed0" / "rgb_teacher" / "last.pt")
+    assert {c.distill.teacher for c in distills} == {teacher_checkpoint}
+    for method in EVERY_METHOD:
+        lines = (out / "ntu60-xsub" / "seed0" / method / "metrics.jsonl").read_text().splitlines()
+        assert len(lines) == 1 and json.loads(lines[0])["test_top1"] >= 0
+    assert list(b.summary["protocols"]["ntu60-xsub"]) == ["rgb_teacher", *EVERY_METHOD]
+
+
+def test_bench_writes_json_markdown_and_a_plot(benched):
+    b = benched
+    out = b.out
+    saved = json.loads((out / "bench.json").read_text())
+    assert saved["command"] == "arctic bench --test"
+    methods = saved["protocols"]["ntu60-xsub"]
+    record = json.loads((out / "ntu60-xsub" / "seed0" / "kd" / "result.json").read_text())
+    assert methods["kd"]["top1"]["values"] == [record["top1"]] and methods["kd"]["label"] == "KD"
+    table = (out / "bench.md").read_text()
+    for label in ("RGB teacher", "IR only", "KD", "FitNets", "AT", "SP", "RKD", "AFD", "DKD", "ARCTIC − ARM"):
+        assert f"| {label} |" in table
+    mv = record["multiview_top1"]
+    assert 0 <= mv <= 100 and methods["kd"]["multiview_top1"]["values"] == [mv]
+    assert f"| KD | IR | {record['top1']:.1f} ± 0.0 | {record['top5']:.1f} ± 0.0 | {mv:.1f} ± 0.0 |" in table
+    assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_second_invocation_trains_nothing_and_reports_the_same(benched):
+    b = benched
+    out = b.out
+    logs = {p: p.stat().st_mtime_ns for p in out.rglob("metrics.jsonl")}
+    calls = []
+    with pytest.MonkeyPatch.context() as patch:
+        for stage in ("run_train", "run_distill"):
+            patch.setattr(bench, stage, _counted(calls, stage, None))
+        again = run_bench(b.plan, b.variants, b.base, out, progress=False, command="arctic bench --test")
+    assert calls == []
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("metrics.jsonl")} == logs
+    assert again["protocols"] == b.summary["protocols"]
+    assert bench_markdown(again) == (out / "bench.md").read_text().rstrip("\n")
+
+
+def test_a_finished_run_with_another_config_is_an_error_not_a_silent_reuse(benched):
+    b = benched
+    out = b.out
+    changed = with_overrides(b.base, ["optim.lr=0.3"])
+    with pytest.raises(ArcticError, match=r"rgb_teacher was run with another config \(optim\.lr: 0\.1"):
+        run_bench(b.plan, b.variants, changed, out, progress=False)
+    # a distillation setting does not concern the teacher or the IR-only run, only the distillation
+    changed = with_overrides(b.base, ["distill.hinton.tau=8"])
+    with pytest.raises(
+        ArcticError, match=r"seed0/kd was run with another config \(distill\.hinton\.tau: 4\.0"
+    ):
+        run_bench(b.plan, b.variants, changed, out, progress=False)
+
+
+def test_an_unfinished_run_is_cleared_and_trained_again(benched, tmp_path):
+    b = benched
+    out = b.out
+    single = BenchPlan(config="demo", protocols=("ntu60-xsub",), seeds=(0,), methods=("kd",))
+    copy = tmp_path / "bench"
+    for name in ("rgb_teacher", "kd"):  # run folders hold files and a tensorboard/ folder
+        shutil.copytree(out / "ntu60-xsub" / "seed0" / name, copy / "ntu60-xsub" / "seed0" / name)
+    (copy / "ntu60-xsub" / "seed0" / "kd" / "result.json").unlink()  # as if interrupted after epoch 1
+    run_bench(single, b.variants, b.base, copy, progress=False)
+    lines = (copy / "ntu60-xsub" / "seed0" / "kd" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 1  # trained again from scratch, not appended to the old log
+
+
+def test_the_cli_lists_methods_and_rejects_unknown_names_in_one_line(capsys, tmp_path):
+    assert main(["bench", "--list"]) == 0
+    listing = capsys.readouterr().out
+    assert "arctic-no-kd" in listing and "distill.kd.weight=0" in listing and "quick" in listing
+    assert main(["bench", "--methods", "crd", "--out", str(tmp_path)]) == 2
+    assert "arctic bench: error: unknown method 'crd'; known:" in capsys.readouterr().err
+    extra = tmp_path / "mine.yaml"
+    extra.write_text("kd-hot: {label: KD τ=8, set: [distill.method=kd, distill.hinton.tau=8]}\n")
+    assert main(["bench", "--list", "--variants", str(extra)]) == 0
+    assert "KD τ=8" in capsys.readouterr().out
+    assert main(["bench", "--preset", "variants"]) == 2
+    assert "no such bench file or preset" in capsys.readouterr().err
+
+
+def test_a_variant_file_with_a_typo_names_the_file_and_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kd: {label: KD, sett: [distill.method=kd]}\n")
+    with pytest.raises(ArcticError, match=r"bad\.yaml: kd: unknown key 'sett'"):
+        load_variants(Path(bad))
