@@ -9,25 +9,9 @@ import pytest
 from arctic_kd.cli import main
 from arctic_kd.engine.checkpoint import load_checkpoint
 from arctic_kd.errors import DataError
+from tests.trained import tiny_model_args
 
-TINY_RUN = [
-    "--set",
-    "optim.epochs=2",
-    "--set",
-    "data.rgb_size=32",
-    "--set",
-    "data.ir_size=32",
-    "--set",
-    "data.num_frames=4",
-    "--set",
-    "data.batch_size=4",
-    "--set",
-    "data.workers=0",
-    "--set",
-    "teacher.width=0.125",
-    "--set",
-    "student.width=0.125",
-]
+TINY_RUN = tiny_model_args("optim.epochs=2")
 
 
 @pytest.fixture(scope="module")

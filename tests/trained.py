@@ -10,26 +10,24 @@ from pathlib import Path
 
 from arctic_kd.cli import main
 
-TINY_MODEL = [
-    "--set",
-    "optim.epochs=1",
-    "--set",
+TINY_SETTINGS = (
     "data.rgb_size=32",
-    "--set",
     "data.ir_size=32",
-    "--set",
     "data.num_frames=4",
-    "--set",
     "data.batch_size=4",
-    "--set",
     "data.workers=0",
-    "--set",
-    "data.cache=false",
-    "--set",
     "teacher.width=0.125",
-    "--set",
     "student.width=0.125",
-]
+)
+
+
+def tiny_model_args(*settings: str) -> list[str]:
+    """`--set` arguments for the tiny networks and clips every end-to-end test trains on, followed by the
+    test's own `key=value` settings, so all those tests stay as small as each other."""
+    return [arg for setting in (*TINY_SETTINGS, *settings) for arg in ("--set", setting)]
+
+
+TINY_MODEL = tiny_model_args("optim.epochs=1", "data.cache=false")
 
 
 def trained_run(tmp_path_factory, dataset: Path, modality: str, seed: int = 0, *overrides: str) -> Path:
