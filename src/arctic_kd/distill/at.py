@@ -10,12 +10,11 @@ to the teacher's (T, H, W) before normalising.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from arctic_kd.config import DistillConfig
 from arctic_kd.distill.arctic import attention_map
-from arctic_kd.distill.base import MatchingDistiller, Outputs
+from arctic_kd.distill.base import MatchingDistiller, Outputs, summed_over_stages
 
 
 def attention_transfer(teacher: Tensor, student: Tensor) -> Tensor:
@@ -32,7 +31,5 @@ class AT(MatchingDistiller):
         self.settings = config.at
 
     def distill_losses(self, teacher: Outputs, student: Outputs, labels: Tensor) -> dict[str, Tensor]:
-        per_stage = [
-            attention_transfer(teacher.features[s], student.features[s]) for s in self.settings.stages
-        ]
-        return {"at": self.settings.weight * torch.stack(per_stage).sum()}
+        summed = summed_over_stages(attention_transfer, teacher, student, self.settings.stages)
+        return {"at": self.settings.weight * summed}

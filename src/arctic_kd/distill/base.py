@@ -8,7 +8,7 @@ is the same shape (`Vanilla`), so one training loop serves teachers, baselines a
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
@@ -92,6 +92,14 @@ class Outputs:
 
     logits: Tensor
     features: dict[str, Tensor]
+
+
+def summed_over_stages(
+    stage_loss: Callable[[Tensor, Tensor], Tensor], teacher: Outputs, student: Outputs, stages: Iterable[str]
+) -> Tensor:
+    """Σ over `stages` of `stage_loss(teacher map, student map)`: the form of the methods (AT, SP) that
+    compare each configured stage on its own and add the stages up before weighting."""
+    return torch.stack([stage_loss(teacher.features[s], student.features[s]) for s in stages]).sum()
 
 
 class MatchingDistiller(Distiller):

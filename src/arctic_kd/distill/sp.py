@@ -8,12 +8,11 @@ pair. Published default γ = 3000 on the last stage's output, as in the paper an
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from arctic_kd.config import DistillConfig
 from arctic_kd.distill.arctic import similarity_rows
-from arctic_kd.distill.base import MatchingDistiller, Outputs
+from arctic_kd.distill.base import MatchingDistiller, Outputs, summed_over_stages
 
 
 def similarity_preserving(teacher: Tensor, student: Tensor) -> Tensor:
@@ -30,7 +29,5 @@ class SP(MatchingDistiller):
         self.settings = config.sp
 
     def distill_losses(self, teacher: Outputs, student: Outputs, labels: Tensor) -> dict[str, Tensor]:
-        per_stage = [
-            similarity_preserving(teacher.features[s], student.features[s]) for s in self.settings.stages
-        ]
-        return {"sp": self.settings.weight * torch.stack(per_stage).sum()}
+        summed = summed_over_stages(similarity_preserving, teacher, student, self.settings.stages)
+        return {"sp": self.settings.weight * summed}
