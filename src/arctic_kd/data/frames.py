@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from arctic_kd.data.video import VideoReader
+from arctic_kd.data.video import VideoReader, checked_frame_indices
 from arctic_kd.errors import DataError
 
 FRAME_FOLDER_FPS = 30.0  # image folders carry no frame rate; Kinect v2 (NTU, PKU-MMD) records at 30 fps
@@ -48,13 +48,7 @@ class FrameFolder:
 
     def read(self, indices: Sequence[int], gray: bool = False) -> np.ndarray:
         """Frames at `indices`: uint8 (N, H, W, 3) RGB, or (N, H, W, 1) grey, like `VideoReader.read`."""
-        wanted = np.asarray(indices, dtype=np.int64)
-        if wanted.ndim != 1 or wanted.size == 0:
-            raise ValueError(f"indices must be a non-empty 1-D sequence, got shape {wanted.shape}")
-        if wanted.min() < 0 or wanted.max() >= self.num_frames:
-            raise ValueError(
-                f"frame indices must lie in [0, {self.num_frames}), got {wanted.min()}..{wanted.max()}"
-            )
+        wanted = checked_frame_indices(indices, self.num_frames)
         frames = {i: _convert(self._image(i), gray) for i in set(wanted.tolist())}
         shapes = {f.shape for f in frames.values()}
         if len(shapes) > 1:

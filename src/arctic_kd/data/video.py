@@ -67,6 +67,17 @@ class VideoWriter:
             self._container.close()
 
 
+def checked_frame_indices(indices: Sequence[int], num_frames: int) -> np.ndarray:
+    """`indices` as an int64 array, checked to be a non-empty 1-D list of frames that exist: the contract of
+    both `VideoReader.read` and `FrameFolder.read`, so a bad clip plan fails alike from a file or a folder."""
+    wanted = np.asarray(indices, dtype=np.int64)
+    if wanted.ndim != 1 or wanted.size == 0:
+        raise ValueError(f"indices must be a non-empty 1-D sequence, got shape {wanted.shape}")
+    if wanted.min() < 0 or wanted.max() >= num_frames:
+        raise ValueError(f"frame indices must lie in [0, {num_frames}), got {wanted.min()}..{wanted.max()}")
+    return wanted
+
+
 # Seeking costs about one keyframe's decode; this close to the start, decoding from frame 0 is as cheap.
 SEEK_MIN_FRAME = 16
 # Real files may decode a frame or two fewer than their header lists; a larger shortfall means a damaged file.
@@ -117,13 +128,7 @@ class VideoReader:
 
     def read(self, indices: Sequence[int], gray: bool = False) -> np.ndarray:
         """Frames at `indices` (any order, repeats allowed): uint8 (N, H, W, 3) RGB, or (N, H, W, 1) luma."""
-        wanted = np.asarray(indices, dtype=np.int64)
-        if wanted.ndim != 1 or wanted.size == 0:
-            raise ValueError(f"indices must be a non-empty 1-D sequence, got shape {wanted.shape}")
-        if wanted.min() < 0 or wanted.max() >= self.num_frames:
-            raise ValueError(
-                f"frame indices must lie in [0, {self.num_frames}), got {wanted.min()}..{wanted.max()}"
-            )
+        wanted = checked_frame_indices(indices, self.num_frames)
         frames = dict(self._decode(sorted(set(wanted.tolist())), _Converter(gray)))
         return np.stack([frames[i] for i in wanted.tolist()])
 
