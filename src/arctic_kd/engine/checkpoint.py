@@ -19,6 +19,7 @@ from torch import nn
 
 from arctic_kd.errors import DataError
 from arctic_kd.models import video_resnet
+from arctic_kd.models.pretrained import load_torch_file
 
 FORMAT = "arctic-kd/1"
 
@@ -35,12 +36,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "checkpoint not found")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for truncated or foreign files
-        raise DataError(path, f"not a readable checkpoint ({type(error).__name__}: {error})") from None
+    checkpoint = load_torch_file(path, "checkpoint", "checkpoint")
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise DataError(path, f"not an arctic-kd checkpoint (expected format {FORMAT!r})")
     return checkpoint

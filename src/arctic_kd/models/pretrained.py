@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -55,16 +56,23 @@ class PretrainedReport:
         return "\n".join(lines)
 
 
+def load_torch_file(path: Path, missing_name: str, file_kind: str) -> Any:
+    """What `torch.save` wrote at `path`, loaded on the CPU with `weights_only=True`; a missing file
+    ("{missing_name} not found") or one torch cannot read ("not a readable {file_kind}") is a `DataError`,
+    so a user's wrong path is one clear line whether it names a checkpoint or pretrained weights."""
+    if not path.is_file():
+        raise DataError(path, f"{missing_name} not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for truncated or foreign files
+        raise DataError(path, f"not a readable {file_kind} ({type(error).__name__}: {error})") from None
+
+
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     """A state dict from `path`: a bare one, or a checkpoint holding it under "state_dict" or "model"
     (a "module." prefix from DataParallel/DDP is removed). Loaded with `weights_only=True`."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "pretrained weights not found")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for truncated or foreign files
-        raise DataError(path, f"not a readable weights file ({type(error).__name__}: {error})") from None
+    data = load_torch_file(path, "pretrained weights", "weights file")
     if isinstance(data, Mapping):
         data = next((data[k] for k in _WRAPPER_KEYS if _is_state_dict(data.get(k))), data)
     if not _is_state_dict(data):
