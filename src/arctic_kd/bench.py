@@ -28,6 +28,7 @@ from arctic_kd.config import (
     config_from_dict,
     from_dict,
     load_config,
+    plain_dict,
 )
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.protocols import PROTOCOLS
@@ -319,18 +320,10 @@ def summarise(plan: BenchPlan, variants: dict[str, Variant], results: list[RunRe
         protocols[protocol] = methods
     return {
         "command": command,
-        "plan": _plain(asdict(plan)),
-        "variants": {name: _plain(asdict(variants[name])) for name in plan.methods},
+        "plan": plain_dict(plan),
+        "variants": {name: plain_dict(variants[name]) for name in plan.methods},
         "protocols": protocols,
     }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _pm(stats: dict | None, digits: int = 1, unit: str = "") -> str:

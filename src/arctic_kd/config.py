@@ -222,7 +222,13 @@ class Config:
     deterministic: bool = False  # deterministic kernels: reruns and resumed runs give bit-identical weights
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        return plain_dict(self)
+
+
+def plain_dict(instance: Any) -> dict[str, Any]:
+    """A dataclass instance as nested dicts and lists (tuples become lists): the one form in which configs
+    and bench plans are written to YAML, JSON and checkpoints."""
+    return _plain(dataclasses.asdict(instance))
 
 
 def _plain(value: Any) -> Any:
