@@ -38,6 +38,9 @@ def test_overrides_reach_nested_sections_and_parse_as_yaml():
         ("optim.epochs=ten", "expected int"),
         ("data.crop_scale=[1]", "expected 2 values"),
         ("optim", "expects key=value"),
+        ("train.eval_every=0", "eval_every must be at least 1"),
+        ("optim.teacher_epochs=-1", "teacher_epochs at least 0"),
+        ("optim.epochs=0", "epochs must be at least 1"),
     ],
 )
 def test_bad_overrides_say_what_is_wrong(override, message):

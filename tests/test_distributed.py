@@ -34,6 +34,8 @@ def tiny_run(root) -> list[str]:
         "teacher.width": 0.125,
         "student.width": 0.125,
         "train.tensorboard": "false",
+        "optim.teacher_epochs": 0,  # the demo preset trains its teacher longer
+        "train.eval_every": 1,
     }
     return [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
 

@@ -157,7 +157,7 @@ def test_eval_reports_single_clip_and_multiview(tiny_dataset, tmp_path, capsys):
     model = tiny_ir_model()
     config = Config(data=tiny_data(tiny_dataset))
     spec = model_spec("r3d", 10, 0.125, 0.0, 1, 2)
-    payload = {"model": spec, "modality": "ir", "class_names": ["wave hand", "clapping"]}
+    payload = {"model": spec, "modality": "ir", "class_names": ["cheer up", "kicking"]}
     payload |= {"config": config.to_dict(), "state_dict": model.state_dict()}
     checkpoint = save_checkpoint(tmp_path / "ir.pt", payload)
     assert main(["eval", str(checkpoint), "--json", "--set", "data.test_clips=2"]) == 0

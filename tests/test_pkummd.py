@@ -284,3 +284,18 @@ def test_a_malformed_label_file_stops_check_with_one_line(pku_root, tmp_path, ca
         err.strip()
         == f"arctic check: error: {labels}:4: expected 'label,start,end,confidence', found '7;1;2;1'"
     )
+
+
+def test_prepare_stores_pkummd_clips_whose_ir_is_a_png_folder(pku_png_root, tmp_path):
+    root, _ = pku_png_root
+    out = tmp_path / "store"
+    options = ["--set", "data.dataset=pkummd", "--set", "data.protocol=pkummd-xview"]
+    options += ["--set", f"data.pkummd.ir={PNG_IR_PATTERN}"]
+    code = main(["prepare", str(root), "--out", str(out), "--side", "32", "--workers", "0", *options])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["bad"] == [] and report["samples"] == len(list(out.glob("samples/*.done"))) == 12
+    ir_folder = next(p for p in root.rglob("*") if p.is_dir() and any(p.glob("*.png")))
+    with FrameFolder(ir_folder) as folder:  # prepare's streaming pass gives what read gives
+        streamed = np.stack(list(folder.frames(1, 4, gray=True)))
+        np.testing.assert_array_equal(streamed, folder.read([1, 2, 3], gray=True))

@@ -102,7 +102,8 @@ def test_skeleton_pixels_land_on_the_figure(tmp_path, action):
 
 def test_ir_body_warm_and_held_object_vivid_in_rgb_faint_but_present_in_ir():
     quiet = dataclasses.replace(TINY, num_classes=12, ir_noise=0.0, rgb_noise=0.0)
-    take = SampleName(1, 0, 1, 1, 9)  # drink water: a red cup in the right hand
+    drink = 1 + [a.name for a in ACTIONS].index("drink water")  # a red cup in the right hand
+    take = SampleName(1, 0, 1, 1, drink)
     cup = render_take(quiet, take, with_masks=True)[0]
     bare = render_take(dataclasses.replace(quiet, object_scale=1e-3), take, with_masks=True)[0]
     deltas = {"rgb": [], "ir": []}

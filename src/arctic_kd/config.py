@@ -81,9 +81,19 @@ class OptimConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     epochs: int = 30
+    # the RGB teacher's cross-entropy schedule, when it should differ from `epochs` (0: the same): it is
+    # trained once and then reused by every student, so a longer teacher schedule costs little overall
+    teacher_epochs: int = 0
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
     clip_grad: float = 0.0  # max gradient norm; 0 = off
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.teacher_epochs < 0:
+            raise ConfigError(
+                "optim.epochs must be at least 1 and optim.teacher_epochs at least 0 (0: as epochs), "
+                f"got {self.epochs} and {self.teacher_epochs}"
+            )
 
 
 @dataclass
@@ -94,7 +104,12 @@ class TrainConfig:
     channels_last: bool = True  # channels-last-3d memory layout on GPU (faster convolutions with AMP)
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch
     tensorboard: bool = True  # TensorBoard event files in OUT/tensorboard, beside metrics.jsonl
+    eval_every: int = 1  # test every N epochs (and always after the last): evaluation is not free
     checkpoint_every: int = 0  # also write last.pt every N training steps (0: at the end of each epoch only)
+
+    def __post_init__(self) -> None:
+        if self.eval_every < 1:
+            raise ConfigError(f"train.eval_every must be at least 1 (epochs), got {self.eval_every}")
 
 
 @dataclass

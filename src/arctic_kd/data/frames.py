@@ -1,13 +1,14 @@
 """Videos stored as folders of per-frame images (PKU-MMD's IR in some releases), read like a video file.
 
 `open_frames` is the one door the dataset and the frame cache use: a folder opens as a `FrameFolder`, a file
-as a `VideoReader`; both answer `num_frames`, `fps`, `width`, `height`, `duration` and `read(indices, gray)`.
+as a `VideoReader`; both answer `num_frames`, `fps`, `width`, `height`, `duration`, `read(indices, gray)` and
+`frames(start, stop, gray)`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -54,6 +55,11 @@ class FrameFolder:
         if len(shapes) > 1:
             raise DataError(self.path, f"frame images differ in size: {sorted(shapes)}")
         return np.stack([frames[i] for i in wanted.tolist()])
+
+    def frames(self, start: int, stop: int, gray: bool = False) -> Iterator[np.ndarray]:
+        """Frames start … stop − 1 one at a time, like `VideoReader.frames` (`arctic prepare`'s pass)."""
+        for index in checked_frame_indices(range(start, stop), self.num_frames).tolist():
+            yield _convert(self._image(index), gray)
 
     def _image(self, index: int) -> np.ndarray:
         path = self.files[index]

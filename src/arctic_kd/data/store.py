@@ -40,9 +40,9 @@ from arctic_kd.data.dataset import (
     _relative_span,
     person_region,
 )
+from arctic_kd.data.frames import open_frames
 from arctic_kd.data.registration import crop_to_pixels, fov_affine, homogeneous
 from arctic_kd.data.transforms import apply_crop, crop_pixels
-from arctic_kd.data.video import VideoReader
 from arctic_kd.errors import DataError
 from arctic_kd.progress import progress_bar
 
@@ -169,7 +169,7 @@ def prepare_sample(
     key = sample_key(sample.sample_id)
     frames, to_stored, sizes = {}, {}, {}
     with ExitStack() as stack:
-        readers = {m: stack.enter_context(VideoReader(sample.path(m), decode_threads)) for m in MODALITIES}
+        readers = {m: stack.enter_context(open_frames(sample.path(m), decode_threads)) for m in MODALITIES}
         _check_durations(readers["rgb"], readers["ir"], settings.max_duration_mismatch)
         span = _relative_span(sample, readers, stack)
         for modality, reader in readers.items():

@@ -5,6 +5,7 @@ Each stage reads a `Config`, builds data, models and the method, and calls the o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -68,6 +69,10 @@ def run_train(
 
     Under `torchrun`, every process runs this; `resume` continues from `run_dir/last.pt` when there is one.
     """
+    if modality == "rgb" and config.optim.teacher_epochs:
+        config = dataclasses.replace(
+            config, optim=dataclasses.replace(config.optim, epochs=config.optim.teacher_epochs)
+        )
     context = distributed.setup(config.device)
     progress = progress and context.is_main
     seed_everything(config.seed, config.deterministic)

@@ -171,10 +171,12 @@ def fit(
     for epoch in range(state.epoch + 1, config.optim.epochs + 1):
         run.distiller.set_epoch(epoch)  # also on resume: the epoch being (re)entered
         losses = _train_epoch(run, train_batches, config, state, epoch, save_last, progress)
-        metrics = _evaluate(run, test_batches, num_classes)
+        tested = epoch % config.train.eval_every == 0 or epoch == config.optim.epochs
+        metrics = _evaluate(run, test_batches, num_classes) if tested else {}
         state.epoch, state.sums, state.count = epoch, {}, 0
-        state.final = {**metrics, "epoch": epoch}
-        improved = metrics["top1"] > state.best["top1"]
+        improved = tested and metrics["top1"] > state.best["top1"]
+        if tested:
+            state.final = {**metrics, "epoch": epoch}
         if improved:
             state.best = {**metrics, "epoch": epoch}
         log.epoch(
@@ -183,7 +185,7 @@ def fit(
                 "lr": run.scheduler.get_last_lr()[0],
                 "seconds": elapsed(),
                 **{f"train_{k}": v for k, v in losses.items()},
-                **{f"test_{k}": metrics[k] for k in ("top1", "top5", "mean_class", "samples")},
+                **{f"test_{k}": metrics[k] for k in ("top1", "top5", "mean_class", "samples") if tested},
             },
             state.step,
         )
@@ -191,10 +193,8 @@ def fit(
         if improved and context.is_main:
             save_checkpoint(run_dir / "best.pt", _payload(checkpoint_extra, run, state, train_batches))
         if progress:
-            say(
-                f"epoch {epoch}/{config.optim.epochs}: loss {losses['total']:.3f}  "
-                f"test top-1 {metrics['top1']:.1f}  top-5 {metrics['top5']:.1f}"
-            )
+            tested_text = f"  test top-1 {metrics['top1']:.1f}  top-5 {metrics['top5']:.1f}" if tested else ""
+            say(f"epoch {epoch}/{config.optim.epochs}: loss {losses['total']:.3f}{tested_text}")
     log.close()
     if context.is_main:
         plot_learning_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")  # matplotlib's Agg canvas

@@ -29,6 +29,7 @@ from arctic_kd.data.synth.camera import Camera, kinect_pair
 from arctic_kd.data.video import write_video
 from arctic_kd.progress import progress_bar
 
+CLOTHES_GREYS = ((70, 200), (60, 190), (40, 140))  # shirt, pants, shoes: grey levels, above the dim room
 CAMERA_AZIMUTHS = {1: 0.0, 2: 45.0, 3: -45.0}  # like NTU's three sensors at 0° and ±45°
 META_FILE = "synth.json"
 CLASS_FILE = "class_names.txt"
@@ -64,7 +65,7 @@ class SynthConfig:
     ir_object_contrast: float = _knob(
         0.2, "held object's IR heat, fraction of skin-over-background (0 = invisible)"
     )
-    object_scale: float = _knob(1.5, "size factor of held objects")
+    object_scale: float = _knob(2.0, "size factor of held objects")
     motion_noise: float = _knob(0.04, "smooth random wobble added to every pose parameter")
     facing_deg: float = _knob(30.0, "how far replications turn towards the side cameras, degrees")
     quality: int = _knob(4, "MPEG-4 quantiser of both videos, 2 (best) … 31")
@@ -153,9 +154,10 @@ def make_performer(config: SynthConfig, performer: int) -> Performer:
         shoulders=rng.uniform(0.88, 1.12),
         girth=rng.uniform(0.85, 1.25),
     )
-    # skin is the brightest part of most performers, as in a lit room; clothes vary widely but stay muted
+    # skin is the brightest part of most performers, as in a lit room; clothes vary widely in brightness
+    # but stay muted (a grey with a slight tint), so that a held object's vivid colour is never on a shirt
     skin = np.array([225, 185, 150]) * rng.uniform(0.75, 1.05)
-    shirt, pants, shoes = rng.uniform(40, 200, 3), rng.uniform(30, 180, 3), rng.uniform(20, 120, 3)
+    shirt, pants, shoes = (rng.uniform(low, high) + rng.uniform(-20, 20, 3) for low, high in CLOTHES_GREYS)
     sleeve = shirt if rng.random() < 0.5 else skin
     palette = {"skin": skin, "shirt": shirt, "sleeve": sleeve, "pants": pants, "shoes": shoes}
     palette = {k: tuple(float(c) for c in v) for k, v in palette.items()}
