@@ -79,6 +79,7 @@ def test_a_corrupt_video_is_reported_and_the_others_prepared(tiny_dataset, tmp_p
     victim.rgb.write_bytes(b"\x00garbage" * 100)
     report = prepare_store(everything, tmp_path / "store", workers=2, progress=False)
     assert [(b.sample_id, b.path) for b in report.bad] == [(victim.sample_id, str(victim.rgb))]
+    assert main(["prepare", str(root), "--out", str(tmp_path / "store"), "--workers", "0"]) == 1
     assert report.prepared == len(everything) - 1
     done = {p.name for p in (tmp_path / "store" / SAMPLES_DIR).glob("*.done")}
     assert done == {f"{sample_key(s.sample_id)}.done" for s in everything if s is not victim}

@@ -127,7 +127,8 @@ reads with little CPU: both streams cropped to the performer (skeleton boxes mad
 RGB→IR registration), shrunk to short side --side and kept as JPEG frames, with each sample's
 registration for ARC. Runs in --workers processes with a progress bar; interrupted (even killed), it
 resumes where it stopped and ends with the same store. Bad samples (corrupt video, RGB/IR durations that
-disagree, ...) are skipped, listed at the end and in STORE/report.json; the others are prepared.
+disagree, ...) are skipped, listed at the end and in STORE/report.json; the others are prepared, and the
+exit status is then 1.
 
   arctic prepare data/synth --out data/synth-store
   arctic prepare /data/ntu60 --out /fast/ntu60-store --set data.protocol=ntu60-xview --workers 8
@@ -430,7 +431,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     report = prepare_store(samples.train + samples.test, args.out, settings, workers, data.decode_threads)
     print("\n".join(report.lines()))
     print(f"train from it with --set data.store={args.out} --set data.root={args.root}")
-    return 0
+    return 1 if report.bad else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
