@@ -99,7 +99,7 @@ that part off). `distill.method` picks a baseline instead, each at its published
 its own section: kd (distill.hinton), fitnets, at, sp, rkd, afd, dkd (distill.<method>).
 
   arctic distill --teacher runs/teacher/last.pt --out runs/arctic
-  arctic distill --teacher runs/teacher/last.pt --out runs/arm-attention --set distill.arm.value=attention
+  arctic distill --teacher runs/teacher/last.pt --out runs/arm-relation --set distill.arm.value=relation
   arctic distill --teacher runs/teacher/last.pt --out runs/dkd --set distill.method=dkd
   arctic distill --teacher runs/teacher/last.pt --out runs/arctic --resume     # continue a killed run
   torchrun --nproc_per_node=4 -m arctic_kd distill --teacher runs/teacher/last.pt --out runs/arctic

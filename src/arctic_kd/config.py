@@ -117,7 +117,7 @@ class ArmConfig:
     """Attention-based relation matching between every teacher and every student stage."""
 
     weight: float = 1.0
-    value: Literal["relation", "attention"] = "relation"
+    value: Literal["relation", "attention"] = "attention"  # measured best, BENCHMARKS.md
     dim: int = 64
     stages: tuple[str, ...] = ("layer1", "layer2", "layer3", "layer4")
 

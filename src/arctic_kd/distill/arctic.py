@@ -1,10 +1,12 @@
 """ARCTIC: attention-based relation matching + activation region constraint + correctness-aware KD.
 
 Our reading of Quan et al. (CVIU 2023), built from published blocks (DESIGN.md §4):
-- ARM matches *relations* (rows of the batch similarity matrix, or normalised attention maps) between
-  every teacher stage and every student stage, weighted by a learned per-sample attention over student
-  stages (after "Show, Attend and Distill", Ji et al. 2021); relations, not raw features, so that the
-  appearance gap between RGB and IR does not dominate.
+- ARM matches normalised spatio-temporal attention maps (default) or *relations* (rows of the batch
+  similarity matrix) between every teacher stage and every student stage, weighted by a learned
+  per-sample attention over student stages (after "Show, Attend and Distill", Ji et al. 2021); maps or
+  relations, not raw features, so that the appearance gap between RGB and IR does not dominate. The
+  maps are the default because they measured best (BENCHMARKS.md, ARCTIC's ablations): per clip, they
+  tell the IR student where the RGB teacher's energy lies, and do not depend on the batch size.
 - ARC keeps the student's most salient spatio-temporal regions where the teacher's are: class
   activation maps compared on the union of both maps' top-ρ positions.
 - KD distils only where the teacher is right (`mask`), or with the wrong top-1 swapped out (`shift`).
