@@ -141,9 +141,10 @@ def test_a_second_invocation_trains_nothing_and_reports_the_same(benched):
     assert bench_markdown(again) == (out / "bench.md").read_text().rstrip("\n")
 
 
-def test_a_finished_run_with_another_config_is_an_error_not_a_silent_reuse(benched):
+def test_a_finished_run_with_another_config_is_an_error_not_a_silent_reuse(benched, tmp_path):
     b = benched
-    out = b.out
+    out = tmp_path / "bench"
+    shutil.copytree(b.out, out)  # the runs are reused below, so bench.md is rewritten: on a copy
     changed = with_overrides(b.base, ["optim.lr=0.3"])
     with pytest.raises(ArcticError, match=r"rgb_teacher was run with another config \(optim\.lr: 0\.1"):
         run_bench(b.plan, b.variants, changed, out, progress=False)
@@ -151,6 +152,17 @@ def test_a_finished_run_with_another_config_is_an_error_not_a_silent_reuse(bench
     changed = with_overrides(b.base, ["distill.hinton.tau=8"])
     with pytest.raises(
         ArcticError, match=r"seed0/kd was run with another config \(distill\.hinton\.tau: 4\.0"
+    ):
+        run_bench(b.plan, b.variants, changed, out, progress=False)
+    # and only the method's own: new ARCTIC settings leave the baselines' runs valid, not ARCTIC's
+    changed = with_overrides(b.base, ["distill.kd.tau=2", "distill.arm.dim=32"])
+    baselines = BenchPlan(config="demo", protocols=("ntu60-xsub",), seeds=(0,), methods=("kd", "dkd"))
+    reused = run_bench(baselines, b.variants, changed, out, progress=False)["protocols"]["ntu60-xsub"]
+    for method in ("kd", "dkd"):  # the recorded runs, seconds included: nothing was trained again
+        recorded = b.summary["protocols"]["ntu60-xsub"][method]
+        assert (reused[method]["top1"], reused[method]["seconds"]) == (recorded["top1"], recorded["seconds"])
+    with pytest.raises(
+        ArcticError, match=r"seed0/arctic was run with another config \(distill\.arm\.dim: 64"
     ):
         run_bench(b.plan, b.variants, changed, out, progress=False)
 

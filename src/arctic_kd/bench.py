@@ -28,6 +28,7 @@ from arctic_kd.config import (
     config_from_dict,
     from_dict,
     load_config,
+    method_sections,
     plain_dict,
 )
 from arctic_kd.data.cache import FrameCache
@@ -202,10 +203,13 @@ def _runs_of(runs: list[PlannedRun], teacher: PlannedRun) -> list[PlannedRun]:
 
 
 def _comparable(config: dict, stage: str) -> dict:
-    """What a run's result depends on: cross-entropy runs ignore `distill`; a teacher may have moved."""
+    """What a run's result depends on: cross-entropy runs ignore `distill`, a distillation reads only its
+    method's sections (a new ARCTIC default leaves the baselines' runs valid); a teacher may have moved."""
     if stage == "train":
         return {k: v for k, v in config.items() if k != "distill"}
-    return {**config, "distill": {**config["distill"], "teacher": ""}}
+    distill = config["distill"]
+    kept = ("method", *method_sections(distill["method"]))
+    return {**config, "distill": {k: distill[k] for k in kept if k in distill}}
 
 
 def _finished(run: PlannedRun) -> RunResult | None:

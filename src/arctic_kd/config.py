@@ -224,6 +224,11 @@ class DistillConfig:
     dkd: DkdConfig = field(default_factory=DkdConfig)
 
 
+def method_sections(method: str) -> tuple[str, ...]:
+    """The `distill` sections that `method` reads; the others cannot change its training."""
+    return {"arctic": ("arm", "arc", "kd"), "kd": ("hinton",)}.get(method, (method,))
+
+
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
