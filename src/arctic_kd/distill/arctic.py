@@ -36,7 +36,18 @@ def similarity_rows(features: Tensor) -> Tensor:
 @full_precision
 def attention_map(features: Tensor, size: tuple[int, int, int] | None = None) -> Tensor:
     """L2-normalised spatio-temporal attention mean_c F² (B, T·H·W), optionally resampled to `size`."""
-    energy = features.float().pow(2).mean(dim=1, keepdim=True)
+    return energy_map(channel_energy(features), size)
+
+
+@full_precision
+def channel_energy(features: Tensor) -> Tensor:
+    """mean_c F² (B, 1, T, H, W) in fp32: the costly half of an attention map, worth computing once."""
+    return features.float().pow(2).mean(dim=1, keepdim=True)
+
+
+@full_precision
+def energy_map(energy: Tensor, size: tuple[int, int, int] | None = None) -> Tensor:
+    """A channel energy resampled to `size` (when given) and L2-normalised: (B, T·H·W)."""
     if size is not None and tuple(energy.shape[2:]) != tuple(size):
         energy = F.interpolate(energy, size=size, mode="trilinear", align_corners=False)
     return F.normalize(energy.flatten(1), dim=1)
@@ -71,12 +82,12 @@ class AttentionRelationMatching(nn.Module):
             t_rows = torch.stack([similarity_rows(teacher[s]) for s in self.stages], dim=1)  # (B, nt, B)
             s_rows = torch.stack([similarity_rows(student[s]) for s in self.stages], dim=1)
             return (t_rows[:, :, None] - s_rows[:, None]).pow(2).sum(-1)
+        energies = [channel_energy(student[s]) for s in self.stages]  # once, not once per teacher stage
         columns = []
         for t in self.stages:
             size = tuple(teacher[t].shape[2:])
-            t_map = attention_map(teacher[t])
-            s_maps = torch.stack([attention_map(student[s], size) for s in self.stages], dim=1)
-            columns.append((t_map[:, None] - s_maps).pow(2).sum(-1))
+            s_maps = torch.stack([energy_map(energy, size) for energy in energies], dim=1)
+            columns.append((attention_map(teacher[t])[:, None] - s_maps).pow(2).sum(-1))
         return torch.stack(columns, dim=1)
 
     @full_precision
