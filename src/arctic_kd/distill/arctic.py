@@ -36,7 +36,8 @@ def similarity_rows(features: Tensor) -> Tensor:
 @full_precision
 def attention_map(features: Tensor, size: tuple[int, int, int] | None = None) -> Tensor:
     """L2-normalised spatio-temporal attention mean_c F² (B, T·H·W), optionally resampled to `size`."""
-    return energy_map(channel_energy(features), size)
+    energy = channel_energy(features)
+    return normalised_energies(energy if size is None else _resample(energy, size))[:, 0]
 
 
 @full_precision
@@ -46,11 +47,9 @@ def channel_energy(features: Tensor) -> Tensor:
 
 
 @full_precision
-def energy_map(energy: Tensor, size: tuple[int, int, int] | None = None) -> Tensor:
-    """A channel energy resampled to `size` (when given) and L2-normalised: (B, T·H·W)."""
-    if size is not None and tuple(energy.shape[2:]) != tuple(size):
-        energy = F.interpolate(energy, size=size, mode="trilinear", align_corners=False)
-    return F.normalize(energy.flatten(1), dim=1)
+def normalised_energies(energies: Tensor) -> Tensor:
+    """K channel energies (B, K, T, H, W) as K L2-normalised attention maps (B, K, T·H·W)."""
+    return F.normalize(energies.float().flatten(2), dim=2)
 
 
 class AttentionRelationMatching(nn.Module):
@@ -86,7 +85,8 @@ class AttentionRelationMatching(nn.Module):
         columns = []
         for t in self.stages:
             size = tuple(teacher[t].shape[2:])
-            s_maps = torch.stack([energy_map(energy, size) for energy in energies], dim=1)
+            resampled = torch.cat([_resample(energy, size) for energy in energies], dim=1)  # (B, S, T, H, W)
+            s_maps = normalised_energies(resampled)  # together: on CPU the step's cost is its op count
             columns.append((attention_map(teacher[t])[:, None] - s_maps).pow(2).sum(-1))
         return torch.stack(columns, dim=1)
 
@@ -94,6 +94,12 @@ class AttentionRelationMatching(nn.Module):
     def forward(self, teacher: dict[str, Tensor], student: dict[str, Tensor]) -> Tensor:
         alpha = self.attention(teacher, student)
         return (alpha * self.distances(teacher, student)).sum(-1).mean(0).sum()
+
+
+def _resample(energy: Tensor, size: tuple[int, int, int]) -> Tensor:
+    if tuple(energy.shape[2:]) == tuple(size):
+        return energy
+    return F.interpolate(energy, size=size, mode="trilinear", align_corners=False)
 
 
 def _embedding(channels: int, dim: int) -> nn.Sequential:
