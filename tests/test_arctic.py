@@ -95,6 +95,18 @@ def test_mask_drops_samples_the_teacher_gets_wrong():
     )  # mean over the batch, sample 1 contributes 0
 
 
+def test_ahead_distils_only_where_the_teacher_is_right_and_surer_than_the_student():
+    teacher = torch.tensor([[3.0, 0, 0], [3.0, 0, 0], [0, 3.0, 0]])
+    student = torch.tensor([[1.0, 0, 0], [6.0, 0, 0], [0, 0, 0]])
+    labels = torch.tensor([0, 0, 2])  # sample 0: teacher surer; 1: student surer; 2: teacher wrong
+    ahead = correctness_aware_kd(student, teacher, labels, KdConfig(tau=2.0, mode="ahead"))
+    first = correctness_aware_kd(student[:1], teacher[:1], labels[:1], KdConfig(tau=2.0, mode="none"))
+    assert ahead.item() == pytest.approx(first.item() / 3)
+    logits = student.clone().requires_grad_(True)
+    correctness_aware_kd(logits, teacher, labels, KdConfig(tau=2.0, mode="ahead")).backward()
+    assert logits.grad[1:].abs().sum() == 0 and logits.grad[0].abs().sum() > 0
+
+
 def test_shift_swaps_the_true_and_the_predicted_class():
     teacher = torch.tensor([[0.0, 3.0, 1.0]])  # predicts 1, the label is 2
     labels = torch.tensor([2])

@@ -138,7 +138,7 @@ class KdConfig:
 
     weight: float = 1.0
     tau: float = 4.0
-    mode: Literal["mask", "shift", "none"] = "mask"
+    mode: Literal["mask", "ahead", "shift", "none"] = "mask"
 
 
 Stage = Literal["stem", "layer1", "layer2", "layer3", "layer4"]

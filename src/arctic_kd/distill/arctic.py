@@ -9,7 +9,8 @@ Our reading of Quan et al. (CVIU 2023), built from published blocks (DESIGN.md �
   tell the IR student where the RGB teacher's energy lies, and do not depend on the batch size.
 - ARC keeps the student's most salient spatio-temporal regions where the teacher's are: class
   activation maps compared on the union of both maps' top-ρ positions.
-- KD distils only where the teacher is right (`mask`), or with the wrong top-1 swapped out (`shift`).
+- KD distils only where the teacher is right (`mask`), or with the wrong top-1 swapped out (`shift`);
+  `ahead` distils only where the teacher is right and surer of the label than the student.
 Everything numerically delicate (Gram matrices, softmax, KL, activation maps) runs in fp32, with autocast
 switched off (`full_precision`): under AMP only the networks' forward passes run in bf16/fp16.
 """
@@ -169,16 +170,32 @@ def grad_cam(logits: Tensor, features: dict[str, Tensor], stages: tuple[str, ...
 def correctness_aware_kd(
     student_logits: Tensor, teacher_logits: Tensor, labels: Tensor, config: KdConfig
 ) -> Tensor:
-    """Hinton KD where the teacher is right; its wrong answers are masked out or shifted to the label."""
+    """Hinton KD where the teacher is right; its wrong answers are masked out or shifted to the label.
+
+    `ahead` also skips the samples whose label the student already holds surer than the teacher (at
+    τ = 1): an IR student can overtake a cross-modal teacher, and distilling there only pulls it back
+    towards the teacher's RGB-specific doubts.
+    """
     teacher_probs = torch.softmax(teacher_logits.float() / config.tau, dim=1)
     predicted = teacher_logits.argmax(dim=1)
     wrong = predicted != labels
     if config.mode == "shift":
         teacher_probs = _swap_classes(teacher_probs, labels, predicted, wrong)
     per_sample = kd_divergence(student_logits, teacher_probs, config.tau)
-    if config.mode == "mask":
+    if config.mode in ("mask", "ahead"):
         per_sample = per_sample * (~wrong)
+    if config.mode == "ahead":
+        per_sample = per_sample * _teacher_surer(teacher_logits, student_logits.detach(), labels)
     return per_sample.mean()
+
+
+def _teacher_surer(teacher_logits: Tensor, student_logits: Tensor, labels: Tensor) -> Tensor:
+    """Per sample, whether the teacher gives the label a higher probability than the student."""
+    return _label_probability(teacher_logits, labels) > _label_probability(student_logits, labels)
+
+
+def _label_probability(logits: Tensor, labels: Tensor) -> Tensor:
+    return torch.softmax(logits.float(), dim=1).gather(1, labels[:, None])[:, 0]
 
 
 def _swap_classes(probs: Tensor, labels: Tensor, predicted: Tensor, rows: Tensor) -> Tensor:
