@@ -10,7 +10,9 @@ Our reading of Quan et al. (CVIU 2023), built from published blocks (DESIGN.md ¬
 - ARC keeps the student's most salient spatio-temporal regions where the teacher's are: class
   activation maps compared on the union of both maps' top-œÅ positions.
 - KD distils only where the teacher is right (`mask`), or with the wrong top-1 swapped out (`shift`);
-  `ahead` distils only where the teacher is right and surer of the label than the student.
+  `ahead` distils only where the teacher is right and surer of the label than the student. Its weight
+  defaults to 0.25, not 1: at 1 it keeps the student's attention maps from the teacher's (ARM) and
+  costs accuracy (BENCHMARKS.md, ARCTIC's KD weight).
 Everything numerically delicate (Gram matrices, softmax, KL, activation maps) runs in fp32, with autocast
 switched off (`full_precision`): under AMP only the networks' forward passes run in bf16/fp16.
 """
