@@ -10,9 +10,10 @@ Our reading of Quan et al. (CVIU 2023), built from published blocks (DESIGN.md �
 - ARC keeps the student's most salient spatio-temporal regions where the teacher's are: class
   activation maps compared on the union of both maps' top-ρ positions.
 - KD distils only where the teacher is right (`mask`), or with the wrong top-1 swapped out (`shift`);
-  `ahead` distils only where the teacher is right and surer of the label than the student. Its weight
-  defaults to 0.25, not 1: at 1 it keeps the student's attention maps from the teacher's (ARM) and
-  costs accuracy (BENCHMARKS.md, ARCTIC's KD weight).
+  `ahead` distils only where the teacher is right and surer of the label than the student.
+Weights λ_arm = 2, λ_arc = 1, λ_kd = 0.25, chosen on a second synthetic render (BENCHMARKS.md, ARCTIC's
+weights): KD keeps the student's attention maps away from the teacher's, so at λ_kd = 1 it costs ARM its
+gain; a lower λ_kd and a stronger ARM keep both.
 Everything numerically delicate (Gram matrices, softmax, KL, activation maps) runs in fp32, with autocast
 switched off (`full_precision`): under AMP only the networks' forward passes run in bf16/fp16.
 """
