@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from arctic_kd import bench
 from arctic_kd.bench import (
@@ -124,6 +125,7 @@ def test_bench_writes_json_markdown_and_a_plot(benched):
     assert 0 <= mv <= 100 and methods["kd"]["multiview_top1"]["values"] == [mv]
     assert f"| KD | IR | {record['top1']:.1f} ± 0.0 | {record['top5']:.1f} ± 0.0 | {mv:.1f} ± 0.0 |" in table
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert record["threads"] == torch.get_num_threads()  # runs are bit-reproducible only at the same count
 
 
 def test_a_second_invocation_trains_nothing_and_reports_the_same(benched):

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 import yaml
 
 from arctic_kd.config import (
@@ -76,6 +77,9 @@ class RunResult:
     seconds: float
     config: dict[str, Any] = field(repr=False)
     multiview_top1: float = math.nan  # data.test_clips × test_crops views (NaN: recorded before it existed)
+    # CPU float sums depend on the thread count, and a run is only bit-reproducible at the same one
+    # (0: recorded before it was)
+    threads: int = 0
 
 
 @dataclass
@@ -270,6 +274,7 @@ def _train(run: PlannedRun, cache: FrameCache | None, progress: bool) -> RunResu
         time.perf_counter() - start,
         run.config.to_dict(),
         outcome["multiview"]["top1"],
+        torch.get_num_threads(),
     )
     partial = run.folder / "result.json.partial"  # renamed when complete: a kill never leaves half a record
     partial.write_text(json.dumps(asdict(result), indent=2) + "\n")
