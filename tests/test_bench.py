@@ -169,6 +169,27 @@ def test_a_finished_run_with_another_config_is_an_error_not_a_silent_reuse(bench
         run_bench(b.plan, b.variants, changed, out, progress=False)
 
 
+def test_a_run_recorded_before_a_config_key_existed_is_reused_at_that_keys_default(benched, tmp_path):
+    b = benched
+    out = tmp_path / "bench"
+    shutil.copytree(b.out, out)
+    record = out / "ntu60-xsub" / "seed0" / "rgb_teacher" / "result.json"
+    saved = json.loads(record.read_text())
+    del saved["config"]["optim"]["teacher_label_smoothing"]  # as written before the key was added
+    del saved["threads"]
+    record.write_text(json.dumps(saved))
+    teacher_only = BenchPlan(config="demo", protocols=("ntu60-xsub",), seeds=(0,), methods=("ir_only",))
+    calls = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bench, "run_train", _counted(calls, "run_train", None))
+        reused = run_bench(teacher_only, b.variants, b.base, out, progress=False)["protocols"]["ntu60-xsub"]
+    assert calls == [] and reused["rgb_teacher"]["top1"]["values"] == [saved["top1"]]
+    # but a recorded value that differs from the default is still a different config
+    changed = with_overrides(b.base, ["optim.teacher_label_smoothing=0.2"])
+    with pytest.raises(ArcticError, match=r"optim\.teacher_label_smoothing: None, now 0\.2"):
+        run_bench(teacher_only, b.variants, changed, out, progress=False)
+
+
 def test_an_unfinished_run_is_cleared_and_trained_again(benched, tmp_path):
     b = benched
     out = b.out

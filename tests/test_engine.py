@@ -7,7 +7,9 @@ import json
 import pytest
 
 from arctic_kd.cli import main
+from arctic_kd.config import OptimConfig
 from arctic_kd.engine.checkpoint import load_checkpoint
+from arctic_kd.engine.stages import teacher_optim
 from arctic_kd.errors import DataError
 from tests.trained import tiny_model_args
 
@@ -79,3 +81,12 @@ def test_a_damaged_checkpoint_is_a_clear_error(tmp_path, capsys):
         load_checkpoint(broken)
     assert main(["eval", str(tmp_path / "absent.pt")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_the_teacher_schedule_differs_from_the_students_only_where_set():
+    plain = OptimConfig(epochs=15, label_smoothing=0.1)
+    assert teacher_optim(plain) == plain
+    own = teacher_optim(
+        OptimConfig(epochs=15, teacher_epochs=25, label_smoothing=0.1, teacher_label_smoothing=0.0)
+    )
+    assert (own.epochs, own.label_smoothing) == (25, 0.0)  # 0.0 is a setting, not "unset"

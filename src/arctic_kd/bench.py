@@ -222,14 +222,21 @@ def _finished(run: PlannedRun) -> RunResult | None:
     if not path.is_file():
         return None
     result = RunResult(**json.loads(path.read_text()))
+    try:  # keys added to the config since the run take their defaults, which keep the old behaviour
+        recorded = config_from_dict(result.config, str(path)).to_dict()
+    except ConfigError as error:
+        raise ArcticError(
+            f"{run.folder} holds a config this version cannot read ({error}); "
+            "use another --out or delete that folder"
+        ) from error
     old, wanted = (
-        _comparable(result.config, run.variant.stage),
+        _comparable(recorded, run.variant.stage),
         _comparable(run.config.to_dict(), run.variant.stage),
     )
     if old != wanted:
         key = _first_difference(old, wanted)
         raise ArcticError(
-            f"{run.folder} was run with another config ({key}: {_lookup(result.config, key)!r}, "
+            f"{run.folder} was run with another config ({key}: {_lookup(recorded, key)!r}, "
             f"now {_lookup(wanted, key)!r}); use another --out or delete that folder"
         )
     return result

@@ -86,6 +86,9 @@ class OptimConfig:
     teacher_epochs: int = 0
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
+    # the RGB teacher's, when it should differ (None: label_smoothing): smoothing a teacher's targets
+    # erases the class similarities in its logits that KD passes on (Müller et al., NeurIPS 2019)
+    teacher_label_smoothing: float | None = None
     clip_grad: float = 0.0  # max gradient norm; 0 = off
 
     def __post_init__(self) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from arctic_kd.config import Config, ModelConfig
+from arctic_kd.config import Config, ModelConfig, OptimConfig
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.loaders import frame_cache_for, make_loaders, make_view_loader
 from arctic_kd.distill import build_distiller
@@ -57,6 +57,16 @@ def _new_model(model: ModelConfig, spec: dict) -> nn.Module:
     return network
 
 
+def teacher_optim(optim: OptimConfig) -> OptimConfig:
+    """The RGB teacher's schedule: `teacher_epochs` and `teacher_label_smoothing` where they are set."""
+    smoothing = optim.teacher_label_smoothing
+    return dataclasses.replace(
+        optim,
+        epochs=optim.teacher_epochs or optim.epochs,
+        label_smoothing=optim.label_smoothing if smoothing is None else smoothing,
+    )
+
+
 def run_train(
     config: Config,
     modality: str,
@@ -69,10 +79,8 @@ def run_train(
 
     Under `torchrun`, every process runs this; `resume` continues from `run_dir/last.pt` when there is one.
     """
-    if modality == "rgb" and config.optim.teacher_epochs:
-        config = dataclasses.replace(
-            config, optim=dataclasses.replace(config.optim, epochs=config.optim.teacher_epochs)
-        )
+    if modality == "rgb":
+        config = dataclasses.replace(config, optim=teacher_optim(config.optim))
     context = distributed.setup(config.device)
     progress = progress and context.is_main
     seed_everything(config.seed, config.deterministic)
