@@ -183,11 +183,15 @@ def test_a_run_recorded_before_a_config_key_existed_is_reused_at_that_keys_defau
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(bench, "run_train", _counted(calls, "run_train", None))
         reused = run_bench(teacher_only, b.variants, b.base, out, progress=False)["protocols"]["ntu60-xsub"]
+        # but a recorded value that differs from the default is still a different config
+        changed = with_overrides(b.base, ["optim.teacher_label_smoothing=0.2"])
+        with pytest.raises(ArcticError, match=r"optim\.teacher_label_smoothing: None, now 0\.2"):
+            run_bench(teacher_only, b.variants, changed, out, progress=False)
+        saved["config"]["optim"]["momentum_schedule"] = "cosine"  # a key this version does not know
+        record.write_text(json.dumps(saved))
+        with pytest.raises(ArcticError, match=r"holds a config this version cannot read.*momentum_schedule"):
+            run_bench(teacher_only, b.variants, b.base, out, progress=False)
     assert calls == [] and reused["rgb_teacher"]["top1"]["values"] == [saved["top1"]]
-    # but a recorded value that differs from the default is still a different config
-    changed = with_overrides(b.base, ["optim.teacher_label_smoothing=0.2"])
-    with pytest.raises(ArcticError, match=r"optim\.teacher_label_smoothing: None, now 0\.2"):
-        run_bench(teacher_only, b.variants, changed, out, progress=False)
 
 
 def test_an_unfinished_run_is_cleared_and_trained_again(benched, tmp_path):

@@ -41,6 +41,8 @@ def test_overrides_reach_nested_sections_and_parse_as_yaml():
         ("train.eval_every=0", "eval_every must be at least 1"),
         ("optim.teacher_epochs=-1", "teacher_epochs at least 0"),
         ("optim.epochs=0", "epochs must be at least 1"),
+        ("optim.label_smoothing=-0.1", "optim.label_smoothing must be in"),
+        ("optim.teacher_label_smoothing=1", "optim.teacher_label_smoothing must be in"),
     ],
 )
 def test_bad_overrides_say_what_is_wrong(override, message):

@@ -6,15 +6,17 @@ import json
 
 import pytest
 
-from arctic_kd.cli import main
-from arctic_kd.config import OptimConfig
+from arctic_kd.cli import main, resolve_config
+from arctic_kd.config import OptimConfig, load_config
 from arctic_kd.engine.checkpoint import load_checkpoint
 from arctic_kd.engine.stages import teacher_optim
 from arctic_kd.errors import DataError
 from tests.trained import tiny_model_args
 
-# the teacher trains 2 epochs, tested after the second only; students 1 epoch
-TINY_RUN = tiny_model_args("optim.epochs=1", "optim.teacher_epochs=2", "train.eval_every=2")
+# the teacher trains 2 epochs with its own label smoothing, tested after the second only; students 1 epoch
+TINY_RUN = tiny_model_args(
+    "optim.epochs=1", "optim.teacher_epochs=2", "optim.teacher_label_smoothing=0.2", "train.eval_every=2"
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +40,7 @@ def test_training_writes_checkpoints_and_one_log_line_per_epoch(teacher):
     assert checkpoint["modality"] == "rgb" and checkpoint["model"]["in_channels"] == 3
     assert checkpoint["class_names"] == ["cheer up", "kicking"]
     assert checkpoint["epoch"] == 2 and (teacher / "best.pt").is_file()
+    assert checkpoint["config"]["optim"]["label_smoothing"] == 0.2  # the teacher's own
     curves = (teacher / "curves.png").read_bytes()
     assert curves[:8] == b"\x89PNG\r\n\x1a\n" and len(curves) > 1000
 
@@ -71,6 +74,8 @@ def test_distillation_trains_an_ir_student_with_every_arctic_loss(teacher, tiny_
     assert all(first[f"train_{k}"] >= 0 for k in ("ce", "arm", "arc", "kd"))
     checkpoint = load_checkpoint(out / "last.pt")
     assert checkpoint["modality"] == "ir" and checkpoint["model"]["in_channels"] == 1
+    student_smoothing = load_config(resolve_config("demo")).optim.label_smoothing  # not the teacher's 0.2
+    assert checkpoint["config"]["optim"]["label_smoothing"] == student_smoothing != 0.2
     assert any(key.startswith("arm.") for key in checkpoint["method_state"])
 
 

@@ -86,8 +86,9 @@ class OptimConfig:
     teacher_epochs: int = 0
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
-    # the RGB teacher's, when it should differ (None: label_smoothing): smoothing a teacher's targets
-    # erases the class similarities in its logits that KD passes on (Müller et al., NeurIPS 2019)
+    # the RGB teacher's label smoothing, when it should differ from `label_smoothing` (None: the same);
+    # smoothing a teacher's targets can erase the class similarities in its logits that KD passes on
+    # (Müller et al., NeurIPS 2019) — measured here in BENCHMARKS.md, "Why KD does not pay"
     teacher_label_smoothing: float | None = None
     clip_grad: float = 0.0  # max gradient norm; 0 = off
 
@@ -97,6 +98,10 @@ class OptimConfig:
                 "optim.epochs must be at least 1 and optim.teacher_epochs at least 0 (0: as epochs), "
                 f"got {self.epochs} and {self.teacher_epochs}"
             )
+        for name in ("label_smoothing", "teacher_label_smoothing"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                raise ConfigError(f"optim.{name} must be in [0, 1), got {value}")
 
 
 @dataclass

@@ -58,7 +58,7 @@ def _new_model(model: ModelConfig, spec: dict) -> nn.Module:
 
 
 def teacher_optim(optim: OptimConfig) -> OptimConfig:
-    """The RGB teacher's schedule: `teacher_epochs` and `teacher_label_smoothing` where they are set."""
+    """The RGB teacher's optimisation settings: `teacher_epochs` and `teacher_label_smoothing` where set."""
     smoothing = optim.teacher_label_smoothing
     return dataclasses.replace(
         optim,
