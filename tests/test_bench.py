@@ -14,12 +14,15 @@ from arctic_kd import bench
 from arctic_kd.bench import (
     VARIANTS_FILE,
     BenchPlan,
+    RunResult,
     bench_markdown,
     build_base,
     gap_recovered,
     load_plan,
     load_variants,
+    paired_difference,
     run_bench,
+    summarise,
     with_overrides,
 )
 from arctic_kd.cli import main, resolve_config
@@ -67,6 +70,39 @@ def test_gap_recovered_is_the_share_of_the_teacher_ir_gap():
     assert gap_recovered(90.0, 70.0, 80.0) == pytest.approx(50.0)
     assert gap_recovered(90.0, 70.0, 65.0) == pytest.approx(-25.0)
     assert gap_recovered(60.0, 70.0, 80.0) is None  # no gap to recover
+
+
+def test_the_paired_difference_is_the_mean_of_per_seed_differences_with_its_standard_error():
+    paired = paired_difference([90.0, 85.0, 88.0], [88.0, 86.0, 85.0])  # differences −2, +1, −3
+    assert paired["mean"] == pytest.approx(-4 / 3)
+    assert paired["se"] == pytest.approx((13 / 3) ** 0.5 / 3**0.5)  # sample std √(13/3), over √3
+    assert paired["below"] == 2 and paired["values"] == [-2.0, 1.0, -3.0]
+    assert paired_difference([90.0], [80.0]) is None  # one seed has no spread to judge a difference by
+
+
+def test_the_table_compares_every_ir_method_with_arctic_seed_by_seed():
+    plan = BenchPlan(protocols=("ntu60-xsub",), seeds=(0, 1), methods=("ir_only", "arctic", "arctic-no-kd"))
+    variants = load_variants(VARIANTS_FILE)
+    top1 = {
+        "rgb_teacher": (90.0, 80.0),
+        "ir_only": (70.0, 72.0),
+        "arctic": (85.0, 75.0),
+        "arctic-no-kd": (86.0, 70.0),
+    }
+    labels = {name: variants[name].label for name in plan.methods} | {"rgb_teacher": "RGB teacher"}
+    results = [
+        RunResult(name, labels[name], "ir", "ntu60-xsub", seed, accuracy, 99.0, 10.0, {}, accuracy)
+        for name, accuracies in top1.items()
+        for seed, accuracy in enumerate(accuracies)
+    ]
+    methods = summarise(plan, variants, results, "")["protocols"]["ntu60-xsub"]
+    assert "vs_reference" not in methods["rgb_teacher"] and "vs_reference" not in methods["arctic"]
+    assert methods["arctic-no-kd"]["vs_reference"]["values"] == [1.0, -5.0]
+    assert methods["ir_only"]["vs_reference"]["mean"] == pytest.approx(-9.0)
+    table = bench_markdown(summarise(plan, variants, results, ""))
+    header = next(line for line in table.splitlines() if line.startswith("| method"))
+    assert header.endswith("| top-1 − ARCTIC, paired | wall time per run |")
+    assert "| ARCTIC − KD | IR | 78.0 ± 11.3 |" in table and "| -2.0 ± 3.0 SE, below on 1/2 |" in table
 
 
 @pytest.fixture(scope="module")

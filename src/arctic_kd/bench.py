@@ -41,6 +41,7 @@ from arctic_kd.progress import say
 BENCH_DIR = Path(__file__).resolve().parents[2] / "configs" / "bench"
 VARIANTS_FILE = BENCH_DIR / "variants.yaml"
 TEACHER = "rgb_teacher"
+REFERENCE = "arctic"  # the method every other IR run is compared with, seed by seed
 
 
 @dataclass
@@ -309,9 +310,24 @@ def gap_recovered(teacher: float, ir_only: float, method: float) -> float | None
     return 100.0 * (method - ir_only) / gap if gap > 0 else None
 
 
+def paired_difference(reference: list[float], method: list[float]) -> dict | None:
+    """Per-seed top-1 differences from the reference run on the same teacher: their mean, its standard
+    error and on how many seeds the method is below. Seeds share their teacher and data order, so the
+    paired difference is far less noisy than the difference of two means (None with one seed)."""
+    differences = [m - r for m, r in zip(method, reference, strict=True)]
+    if len(differences) < 2:
+        return None
+    return {
+        "mean": statistics.fmean(differences),
+        "se": statistics.stdev(differences) / math.sqrt(len(differences)),
+        "below": sum(d < 0 for d in differences),
+        "values": differences,
+    }
+
+
 def summarise(plan: BenchPlan, variants: dict[str, Variant], results: list[RunResult], command: str) -> dict:
-    """Per protocol and method: mean ± std over seeds of top-1, top-5, multi-view top-1, wall time and the
-    gap recovered."""
+    """Per protocol and method: mean ± std over seeds of top-1, top-5, multi-view top-1, wall time, the
+    gap recovered and the paired difference from ARCTIC."""
     names = [TEACHER, *plan.methods]
     protocols = {}
     for protocol in plan.protocols:
@@ -332,6 +348,9 @@ def summarise(plan: BenchPlan, variants: dict[str, Variant], results: list[RunRe
                 ]
                 known = [g for g in gaps if g is not None]
                 entry["gap_recovered"] = mean_std(known) if known else None
+            if REFERENCE in plan.methods and name not in (TEACHER, REFERENCE):
+                reference = [by_seed[(REFERENCE, s)].top1 for s in plan.seeds]
+                entry["vs_reference"] = paired_difference(reference, [r.top1 for r in rows])
             methods[name] = entry
         protocols[protocol] = methods
     return {
@@ -348,6 +367,13 @@ def _pm(stats: dict | None, digits: int = 1, unit: str = "") -> str:
     return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}{unit}"
 
 
+def _paired(stats: dict | None) -> str:
+    if stats is None:
+        return "–"
+    seeds = len(stats["values"])
+    return f"{stats['mean']:+.1f} ± {stats['se']:.1f} SE, below on {stats['below']}/{seeds}"
+
+
 def bench_markdown(summary: dict) -> str:
     """One table per protocol; the command and the seeds above it."""
     plan = summary["plan"]
@@ -357,17 +383,25 @@ def bench_markdown(summary: dict) -> str:
     lines.append(
         f"Seeds {', '.join(map(str, plan['seeds']))}; mean ± std over seeds of the final epoch's accuracy."
     )
+    if REFERENCE in plan["methods"] and len(plan["seeds"]) > 1:
+        lines.append(
+            "Paired: the mean of the per-seed top-1 differences from the same seed's ARCTIC run (same "
+            "teacher), ± its standard error, and on how many seeds the method is below ARCTIC."
+        )
     for protocol, methods in summary["protocols"].items():
         with_gap = any("gap_recovered" in m for m in methods.values())
+        with_paired = any(m.get("vs_reference") for m in methods.values())
         header = "| method | modality | top-1 | top-5 | multi-view top-1 |"
         header += " gap recovered |" if with_gap else ""
+        header += f" top-1 − {methods[REFERENCE]['label']}, paired |" if with_paired else ""
         lines += ["", f"**{protocol}**", "", header + " wall time per run |"]
         lines.append("| --- " * (header.count("|")) + "|")
         for m in methods.values():
             gap = f" {_pm(m.get('gap_recovered'), 0, ' %')} |" if with_gap else ""
+            paired = f" {_paired(m.get('vs_reference'))} |" if with_paired else ""
             lines.append(
                 f"| {m['label']} | {m['modality'].upper()} | {_pm(m['top1'])} | {_pm(m['top5'])} |"
-                f" {_pm(m['multiview_top1'])} |{gap}"
+                f" {_pm(m['multiview_top1'])} |{gap}{paired}"
                 f" {m['seconds']['mean']:.0f} s |"
             )
     return "\n".join(lines)
