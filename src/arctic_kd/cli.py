@@ -141,7 +141,9 @@ BENCH_DESCRIPTION = """\
 Compare distillation methods on the synthetic dataset: every method × seed × protocol of a bench preset
 (configs/bench/), one RGB teacher per protocol and seed shared by all its methods. Finished runs are
 recorded (OUT/PROTOCOL/seedN/METHOD/result.json) and not run again, so an interrupted bench resumes.
-Writes OUT/bench.json, OUT/bench.md (top-1 and top-5 mean ± std, wall time per run) and OUT/bench.png.
+Writes OUT/bench.json, OUT/bench.md (top-1 and top-5 mean ± std, wall time per run; with ARCTIC in the
+plan, each method's per-seed difference from it on the same teacher, ± its standard error: a difference
+far smaller than the spread of the means can be resolved this way) and OUT/bench.png.
 
 Methods are named variants (configs/bench/variants.yaml): sets of --set overrides, e.g. arctic-no-arm
 is `distill.method=arctic distill.arm.weight=0`. `arctic bench --list` shows them all.
