@@ -230,6 +230,24 @@ def test_a_run_recorded_before_a_config_key_existed_is_reused_at_that_keys_defau
     assert calls == [] and reused["rgb_teacher"]["top1"]["values"] == [saved["top1"]]
 
 
+def test_training_next_to_runs_of_another_thread_count_says_so(benched, tmp_path, capsys):
+    b = benched
+    out = tmp_path / "bench"
+    shutil.copytree(
+        b.out / "ntu60-xsub" / "seed0" / "rgb_teacher", out / "ntu60-xsub" / "seed0" / "rgb_teacher"
+    )
+    record = out / "ntu60-xsub" / "seed0" / "rgb_teacher" / "result.json"
+    saved = json.loads(record.read_text())
+    saved["threads"] = torch.get_num_threads() + 1
+    record.write_text(json.dumps(saved))
+    ir_only = BenchPlan(config="demo", protocols=("ntu60-xsub",), seeds=(0,), methods=("ir_only",))
+    run_bench(ir_only, b.variants, b.base, out, progress=False)
+    printed = capsys.readouterr().out
+    assert f"1 of 1 recorded runs trained at {saved['threads']} threads" in printed
+    run_bench(ir_only, b.variants, b.base, out, progress=False)  # nothing to train: nothing to compare
+    assert "threads" not in capsys.readouterr().out
+
+
 def test_an_unfinished_run_is_cleared_and_trained_again(benched, tmp_path):
     b = benched
     out = b.out

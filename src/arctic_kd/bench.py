@@ -184,6 +184,8 @@ def run_bench(
     done = [_finished(run) for run in planned]  # checks every recorded config before training anything
     left = done.count(None)
     say(f"{len(planned)} runs, {len(planned) - left} done before, {left} to train")
+    if left:
+        _warn_of_other_thread_counts([r for r in done if r is not None])
     cache = FrameCache(base.data.cache_side) if base.data.cache else None
     results, trained_seconds, trained = [], 0.0, 0
     for index, (run, result) in enumerate(zip(planned, done, strict=True), 1):
@@ -201,6 +203,20 @@ def run_bench(
     (out / "bench.md").write_text(bench_markdown(summary) + "\n")
     bench_plot(summary, out / "bench.png")
     return summary
+
+
+def _warn_of_other_thread_counts(recorded: list[RunResult]) -> None:
+    """CPU float sums depend on the thread count: recorded runs stand, but a run trained now at another
+    count is not bit-comparable with them (in effect, another seed)."""
+    now = torch.get_num_threads()
+    other = [r for r in recorded if r.threads not in (0, now)]
+    if other:
+        counts = sorted({r.threads for r in other})
+        say(
+            f"note: {len(other)} of {len(recorded)} recorded runs trained at {'/'.join(map(str, counts))} "
+            f"threads, this process uses {now}: runs trained now are not bit-comparable with them "
+            f"(OMP_NUM_THREADS={counts[0]} matches)"
+        )
 
 
 def _runs_of(runs: list[PlannedRun], teacher: PlannedRun) -> list[PlannedRun]:
