@@ -205,6 +205,29 @@ def test_a_finished_run_with_another_config_is_an_error_not_a_silent_reuse(bench
         run_bench(b.plan, b.variants, changed, out, progress=False)
 
 
+def test_the_teacher_and_the_ir_baseline_are_compared_on_what_each_of_them_reads(benched, tmp_path):
+    b = benched
+    seed0 = tmp_path / "bench" / "ntu60-xsub" / "seed0"
+    for name in ("rgb_teacher", "ir_only"):
+        shutil.copytree(b.out / "ntu60-xsub" / "seed0" / name, seed0 / name)
+    teacher_only = BenchPlan(config="demo", protocols=("ntu60-xsub",), seeds=(0,), methods=("ir_only",))
+    # the teacher's schedule spelt another way (its own epochs, unchanged) is the teacher's: only the
+    # IR-only run, whose epochs did change, is another config
+    respelt = with_overrides(b.base, [f"optim.teacher_epochs={b.base.optim.epochs}", "optim.epochs=2"])
+    with pytest.raises(
+        ArcticError, match=r"seed0/ir_only was run with another config \(optim\.epochs: 1, now 2"
+    ):
+        run_bench(teacher_only, b.variants, respelt, tmp_path / "bench", progress=False)
+    # a teacher-only setting trains the teacher again and reuses the IR-only run
+    shutil.rmtree(seed0 / "rgb_teacher")
+    calls = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bench, "run_train", _counted(calls, "run_train", bench.run_train))
+        smoothed = with_overrides(b.base, ["optim.teacher_label_smoothing=0.2"])
+        run_bench(teacher_only, b.variants, smoothed, tmp_path / "bench", progress=False)
+    assert [args[0] for _, _, args in calls] == ["rgb"]
+
+
 def test_a_run_recorded_before_a_config_key_existed_is_reused_at_that_keys_default(benched, tmp_path):
     b = benched
     out = tmp_path / "bench"
@@ -219,9 +242,12 @@ def test_a_run_recorded_before_a_config_key_existed_is_reused_at_that_keys_defau
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(bench, "run_train", _counted(calls, "run_train", None))
         reused = run_bench(teacher_only, b.variants, b.base, out, progress=False)["protocols"]["ntu60-xsub"]
-        # but a recorded value that differs from the default is still a different config
+        # but a recorded value that differs from the default is still a different config (the teacher's
+        # smoothing: its own, or the students' where unset)
         changed = with_overrides(b.base, ["optim.teacher_label_smoothing=0.2"])
-        with pytest.raises(ArcticError, match=r"optim\.teacher_label_smoothing: None, now 0\.2"):
+        with pytest.raises(
+            ArcticError, match=r"rgb_teacher was run .*optim\.label_smoothing: 0\.1, now 0\.2"
+        ):
             run_bench(teacher_only, b.variants, changed, out, progress=False)
         saved["config"]["optim"]["momentum_schedule"] = "cosine"  # a key this version does not know
         record.write_text(json.dumps(saved))

@@ -15,7 +15,7 @@ import math
 import shutil
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,7 +34,7 @@ from arctic_kd.config import (
 )
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.protocols import PROTOCOLS
-from arctic_kd.engine.stages import run_distill, run_train
+from arctic_kd.engine.stages import TEACHER_ONLY_OPTIM, run_distill, run_train, teacher_optim
 from arctic_kd.errors import ArcticError
 from arctic_kd.progress import say
 
@@ -223,14 +223,21 @@ def _runs_of(runs: list[PlannedRun], teacher: PlannedRun) -> list[PlannedRun]:
     return [r for r in runs if (r.protocol, r.seed) == (teacher.protocol, teacher.seed)]
 
 
-def _comparable(config: dict, stage: str) -> dict:
-    """What a run's result depends on: cross-entropy runs ignore `distill`, a distillation reads only its
-    method's sections (a new ARCTIC default leaves the baselines' runs valid); a teacher may have moved."""
-    if stage == "train":
-        return {k: v for k, v in config.items() if k != "distill"}
-    distill = config["distill"]
-    kept = ("method", *method_sections(distill["method"]))
-    return {**config, "distill": {k: distill[k] for k in kept if k in distill}}
+def _comparable(config: Config, run: PlannedRun) -> dict:
+    """What a run's result depends on. The teacher reads its own optimisation settings and the IR-only
+    baseline none of the teacher's, and neither reads `distill`; a distillation reads only its method's
+    sections (a new ARCTIC default leaves the baselines' runs valid) and everything its teacher reads."""
+    if run.variant.stage == "distill":
+        data = config.to_dict()
+        distill = data["distill"]
+        kept = ("method", *method_sections(distill["method"]))
+        return {**data, "distill": {k: distill[k] for k in kept if k in distill}}
+    teacher = run.name == TEACHER
+    optim = teacher_optim(config.optim) if teacher else config.optim
+    data = replace(config, optim=optim).to_dict()
+    for key in TEACHER_ONLY_OPTIM:
+        del data["optim"][key]
+    return {k: v for k, v in data.items() if k not in ("distill", "student" if teacher else "teacher")}
 
 
 def _finished(run: PlannedRun) -> RunResult | None:
@@ -240,20 +247,17 @@ def _finished(run: PlannedRun) -> RunResult | None:
         return None
     result = RunResult(**json.loads(path.read_text()))
     try:  # keys added to the config since the run take their defaults, which keep the old behaviour
-        recorded = config_from_dict(result.config, str(path)).to_dict()
+        recorded = config_from_dict(result.config, str(path))
     except ConfigError as error:
         raise ArcticError(
             f"{run.folder} holds a config this version cannot read ({error}); "
             "use another --out or delete that folder"
         ) from error
-    old, wanted = (
-        _comparable(recorded, run.variant.stage),
-        _comparable(run.config.to_dict(), run.variant.stage),
-    )
+    old, wanted = _comparable(recorded, run), _comparable(run.config, run)
     if old != wanted:
         key = _first_difference(old, wanted)
         raise ArcticError(
-            f"{run.folder} was run with another config ({key}: {_lookup(recorded, key)!r}, "
+            f"{run.folder} was run with another config ({key}: {_lookup(old, key)!r}, "
             f"now {_lookup(wanted, key)!r}); use another --out or delete that folder"
         )
     return result

@@ -57,6 +57,9 @@ def _new_model(model: ModelConfig, spec: dict) -> nn.Module:
     return network
 
 
+TEACHER_ONLY_OPTIM = ("teacher_epochs", "teacher_label_smoothing")  # what `teacher_optim` folds in
+
+
 def teacher_optim(optim: OptimConfig) -> OptimConfig:
     """The RGB teacher's optimisation settings: `teacher_epochs` and `teacher_label_smoothing` where set."""
     smoothing = optim.teacher_label_smoothing
