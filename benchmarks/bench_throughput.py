@@ -7,7 +7,8 @@ python benchmarks/bench_throughput.py --compile  # GPU: batch 32, 20 timed steps
 
 Mixed precision is autocast in bf16 by default (on CPU the only choice; on GPU it needs no gradient
 scaler); `--amp-dtype fp16` uses fp16 with a GradScaler on GPU. A setting that fails (torch.compile without
-a working compiler, a dtype the device lacks) is reported and skipped.
+a working compiler, a dtype the device lacks) is reported and skipped. bf16 backward avoids oneDNN where
+its Conv3d weight gradient is wrong, as training does (`arctic_kd.engine.precision`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from arctic_kd.engine.precision import backward_kernels
 from arctic_kd.models import video_resnet
 
 NUM_CLASSES = 60  # NTU RGB+D 60
@@ -62,7 +64,8 @@ def measure(setting: Setting, args: argparse.Namespace, device: torch.device) ->
         with autocast:
             loss = nn.functional.cross_entropy(step_model(clips), labels)
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        with backward_kernels(dtype if setting.amp else None, device):  # as `arctic train` runs it
+            scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
 

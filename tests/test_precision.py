@@ -14,7 +14,7 @@ from arctic_kd.distill import ARCTIC
 from arctic_kd.distill.arctic import AttentionRelationMatching, similarity_rows
 from arctic_kd.distill.base import kd_divergence
 from arctic_kd.engine.checkpoint import load_checkpoint
-from arctic_kd.engine.train import autocast_dtype
+from arctic_kd.engine.precision import autocast_dtype, avoids_onednn, backward_kernels
 from arctic_kd.errors import ArcticError
 from arctic_kd.models import video_resnet
 from tests.test_distributed import tiny_run
@@ -71,6 +71,22 @@ def test_precision_names_resolve_per_device():
     assert autocast_dtype("bf16", cpu) is torch.bfloat16
     with pytest.raises(ArcticError, match="fp16 needs a GPU"):
         autocast_dtype("fp16", cpu)
+
+
+def test_bf16_conv3d_weight_gradients_are_right_on_cpu():
+    """The case oneDNN gets wrong on AVX-512 CPUs (see `engine.precision`): a 3-deep kernel over 2 frames."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv3d(16, 16, 3, padding=1, bias=False)
+    clips = torch.randn(4, 16, 2, 8, 8)
+    exact = torch.autograd.grad(conv(clips).square().mean(), conv.weight)[0]
+    cpu = torch.device("cpu")
+    for _ in range(3):  # the wrong gradients were garbage that changed from call to call
+        with torch.autocast(**BF16):
+            loss = conv(clips).float().square().mean()
+        with backward_kernels(torch.bfloat16, cpu):
+            (grad,) = torch.autograd.grad(loss, conv.weight)
+        assert (grad - exact).abs().max() < 0.05 * exact.abs().max()
+    assert not avoids_onednn(None, cpu) and not avoids_onednn(torch.bfloat16, torch.device("cuda"))
 
 
 def test_training_in_bf16_on_cpu(tiny_dataset, tmp_path):

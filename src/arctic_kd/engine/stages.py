@@ -24,7 +24,8 @@ from arctic_kd.engine import distributed
 from arctic_kd.engine.checkpoint import build_model, load_checkpoint, model_from_checkpoint, model_spec
 from arctic_kd.engine.distributed import DistContext, resolve_device
 from arctic_kd.engine.evaluate import evaluate_views, sum_over_processes
-from arctic_kd.engine.train import autocast, autocast_dtype, fit
+from arctic_kd.engine.precision import autocast, autocast_dtype
+from arctic_kd.engine.train import fit
 from arctic_kd.errors import ArcticError
 from arctic_kd.models.pretrained import load_pretrained
 from arctic_kd.progress import say

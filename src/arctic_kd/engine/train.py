@@ -30,6 +30,7 @@ from arctic_kd.engine import distributed
 from arctic_kd.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from arctic_kd.engine.distributed import DistContext
 from arctic_kd.engine.evaluate import evaluate, sum_over_processes
+from arctic_kd.engine.precision import autocast, autocast_dtype, avoids_onednn, backward_kernels
 from arctic_kd.errors import ArcticError
 from arctic_kd.progress import progress_bar, say
 from arctic_kd.viz.curves import plot_learning_curves
@@ -59,22 +60,6 @@ def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return factor
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of `train.precision` on `device`; None means plain fp32."""
-    if precision == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if precision == "fp16" and device.type != "cuda":
-        raise ArcticError("train.precision=fp16 needs a GPU; on CPU use bf16 or fp32")
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-def autocast(dtype: torch.dtype | None, device: torch.device) -> contextlib.AbstractContextManager:
-    """Autocast to `dtype` (from `autocast_dtype`) on `device`; None: plain fp32."""
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
 class TrainableModules(nn.Module):
@@ -120,6 +105,9 @@ class _Run:
     def autocast(self) -> contextlib.AbstractContextManager:
         return autocast(self.dtype, self.context.device)
 
+    def backward_kernels(self) -> contextlib.AbstractContextManager:
+        return backward_kernels(self.dtype, self.context.device)
+
     def to_device(self, batch: dict) -> dict:
         def move(value: Any) -> Any:
             if not torch.is_tensor(value):
@@ -150,6 +138,11 @@ def fit(
     """
     progress = progress and context.is_main
     run = _prepare(distiller, config, context, len(train_batches))
+    if progress and avoids_onednn(run.dtype, context.device):
+        say(
+            "train.precision=bf16: this CPU's oneDNN gets the bf16 Conv3d weight gradient wrong, so backward "
+            "runs on ATen's kernels: correct, but slower than fp32 (train.precision=fp32 is faster here)"
+        )
     state = _Progress()
     checkpoint_path = run_dir / "last.pt"
     if resume and _visible_to_all(checkpoint_path, context):
@@ -303,7 +296,8 @@ def _train_epoch(
         if not torch.isfinite(total):
             raise FloatingPointError(f"epoch {epoch}: loss became {total.item()} ({_format(losses)})")
         run.optimizer.zero_grad(set_to_none=True)
-        run.scaler.scale(total).backward()
+        with run.backward_kernels():
+            run.scaler.scale(total).backward()
         if config.optim.clip_grad > 0:
             run.scaler.unscale_(run.optimizer)
             torch.nn.utils.clip_grad_norm_(parameters, config.optim.clip_grad)
