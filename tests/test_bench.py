@@ -256,6 +256,24 @@ def test_a_run_recorded_before_a_config_key_existed_is_reused_at_that_keys_defau
     assert calls == [] and reused["rgb_teacher"]["top1"]["values"] == [saved["top1"]]
 
 
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        ('{"name": "rgb_te', "not JSON: Unterminated string"),  # cut short
+        ('{"name": "rgb_teacher"}', "not the fields of a run's result: .*top1"),
+    ],
+)
+def test_a_damaged_run_record_is_an_error_that_names_it(benched, tmp_path, damage, reason):
+    b = benched
+    out = tmp_path / "bench"
+    shutil.copytree(b.out, out)
+    record = out / "ntu60-xsub" / "seed0" / "rgb_teacher" / "result.json"
+    record.write_text(damage)
+    teacher_only = BenchPlan(config="demo", protocols=("ntu60-xsub",), seeds=(0,), methods=("ir_only",))
+    with pytest.raises(ArcticError, match=rf"{record} is not a finished run's record \({reason}.*delete it"):
+        run_bench(teacher_only, b.variants, b.base, out, progress=False)
+
+
 def test_training_next_to_runs_of_another_thread_count_says_so(benched, tmp_path, capsys):
     b = benched
     out = tmp_path / "bench"

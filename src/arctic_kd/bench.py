@@ -15,7 +15,7 @@ import math
 import shutil
 import statistics
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -240,12 +240,27 @@ def _comparable(config: Config, run: PlannedRun) -> dict:
     return {k: v for k, v in data.items() if k not in ("distill", "student" if teacher else "teacher")}
 
 
+def _read_record(path: Path) -> RunResult:
+    """A `result.json`; a damaged one (written by hand, or not by this tool) is an error that names it."""
+    try:
+        record = json.loads(path.read_text())
+    except ValueError as error:
+        problem = f"not JSON: {error}"
+    else:
+        names = {f.name for f in fields(RunResult)}
+        required = {f.name for f in fields(RunResult) if f.default is MISSING}
+        if isinstance(record, dict) and required <= record.keys() <= names:
+            return RunResult(**record)
+        problem = f"not the fields of a run's result: {', '.join(sorted(names))}"
+    raise ArcticError(f"{path} is not a finished run's record ({problem}); delete it to train that run again")
+
+
 def _finished(run: PlannedRun) -> RunResult | None:
     """The recorded result of a finished run, or None; a result from another config is an error."""
     path = run.folder / "result.json"
     if not path.is_file():
         return None
-    result = RunResult(**json.loads(path.read_text()))
+    result = _read_record(path)
     try:  # keys added to the config since the run take their defaults, which keep the old behaviour
         recorded = config_from_dict(result.config, str(path))
     except ConfigError as error:
