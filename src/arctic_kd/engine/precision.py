@@ -2,7 +2,8 @@
 
 torch 2.13's oneDNN computes a wrong bf16 Conv3d weight gradient on AVX-512 CPUs (garbage up to 1e38, NaN
 included) whenever a kernel 3 frames deep, padded by 1, meets a 2-frame input with a batch above 1 and 16 or
-more channels: every VideoResNet meets that in a late stage (`layer2` at 4 input frames, `layer4` at 16).
+more channels: every VideoResNet meets that in a late stage (R3D-10's `layer3` at 8 input frames, R(2+1)D's
+`layer4` at 16).
 The gradients of the inputs and ATen's own kernels are right, so on such a CPU bf16 backward runs without
 oneDNN: correct, but several times slower than fp32. A probe decides, so a fixed torch gets the fast path.
 """
