@@ -2,7 +2,7 @@
 clips already on the device (data loading left out), in fp32 and in mixed precision, with and without
 channels-last-3d memory, optionally under torch.compile.
 
-python benchmarks/bench_throughput.py --tiny     # CPU: batch 2, 2 timed steps per setting, ~1-2 min
+python benchmarks/bench_throughput.py --tiny     # CPU: batch 2, 2 timed steps per setting, ~2-3 min
 python benchmarks/bench_throughput.py --compile  # GPU: batch 32, 20 timed steps, also torch.compile
 
 Mixed precision is autocast in bf16 by default (on CPU the only choice; on GPU it needs no gradient

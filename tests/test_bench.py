@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -259,8 +260,10 @@ def test_a_run_recorded_before_a_config_key_existed_is_reused_at_that_keys_defau
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
-        ('{"name": "rgb_te', "not JSON: Unterminated string"),  # cut short
-        ('{"name": "rgb_teacher"}', "not the fields of a run's result: .*top1"),
+        ('{"name": "rgb_te', r"not JSON: Unterminated string starting at: line 1 column 10 \(char 9\)"),
+        ('{"name": "rgb_teacher"}', "missing: config, label, modality, protocol, seconds, seed, top1, top5"),
+        ('{"name": "rgb_teacher", "new_field": 1}', "missing: .*top5; unknown: new_field"),
+        ("[1, 2]", "a JSON list, not an object"),
     ],
 )
 def test_a_damaged_run_record_is_an_error_that_names_it(benched, tmp_path, damage, reason):
@@ -270,7 +273,8 @@ def test_a_damaged_run_record_is_an_error_that_names_it(benched, tmp_path, damag
     record = out / "ntu60-xsub" / "seed0" / "rgb_teacher" / "result.json"
     record.write_text(damage)
     teacher_only = BenchPlan(config="demo", protocols=("ntu60-xsub",), seeds=(0,), methods=("ir_only",))
-    with pytest.raises(ArcticError, match=rf"{record} is not a finished run's record \({reason}.*delete it"):
+    expected = rf"{re.escape(str(record))} is not a finished run's record \({reason}\); delete it"
+    with pytest.raises(ArcticError, match=expected):
         run_bench(teacher_only, b.variants, b.base, out, progress=False)
 
 

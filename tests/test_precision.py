@@ -13,6 +13,7 @@ from arctic_kd.config import ArcConfig, ArmConfig, DistillConfig
 from arctic_kd.distill import ARCTIC
 from arctic_kd.distill.arctic import AttentionRelationMatching, similarity_rows
 from arctic_kd.distill.base import kd_divergence
+from arctic_kd.engine import precision
 from arctic_kd.engine.checkpoint import load_checkpoint
 from arctic_kd.engine.precision import autocast_dtype, avoids_onednn, backward_kernels
 from arctic_kd.errors import ArcticError
@@ -73,10 +74,11 @@ def test_precision_names_resolve_per_device():
         autocast_dtype("fp16", cpu)
 
 
-def test_bf16_conv3d_weight_gradients_are_right_on_cpu():
-    """The case oneDNN gets wrong on AVX-512 CPUs (see `engine.precision`): a 3-deep kernel over 2 frames."""
+@pytest.mark.parametrize(("kernel", "padding"), [(3, 1), ((3, 1, 1), (1, 0, 0))])  # R3D's, R(2+1)D's
+def test_bf16_conv3d_weight_gradients_are_right_on_cpu(kernel, padding):
+    """The case oneDNN gets wrong on the AVX-512 CPU measured (`engine.precision`): 3 frames deep over 2."""
     torch.manual_seed(0)
-    conv = torch.nn.Conv3d(16, 16, 3, padding=1, bias=False)
+    conv = torch.nn.Conv3d(16, 16, kernel, padding=padding, bias=False)
     clips = torch.randn(4, 16, 2, 8, 8)
     exact = torch.autograd.grad(conv(clips).square().mean(), conv.weight)[0]
     cpu = torch.device("cpu")
@@ -87,6 +89,20 @@ def test_bf16_conv3d_weight_gradients_are_right_on_cpu():
             (grad,) = torch.autograd.grad(loss, conv.weight)
         assert (grad - exact).abs().max() < 0.05 * exact.abs().max()
     assert not avoids_onednn(None, cpu) and not avoids_onednn(torch.bfloat16, torch.device("cuda"))
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_probe_and_the_backward_guard_leave_onednn_as_they_found_it(enabled, monkeypatch):
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", enabled)  # restored after the test
+    precision.onednn_conv3d_backward_is_sound.cache_clear()
+    precision.onednn_conv3d_backward_is_sound()
+    assert torch.backends.mkldnn.enabled is enabled
+    monkeypatch.setattr(precision, "onednn_conv3d_backward_is_sound", lambda: False)  # as on a failing CPU
+    guard = backward_kernels(torch.bfloat16, torch.device("cpu"))
+    with pytest.raises(RuntimeError, match="mid-backward"), guard:
+        assert not torch.backends.mkldnn.enabled
+        raise RuntimeError("mid-backward")
+    assert torch.backends.mkldnn.enabled is enabled
 
 
 def test_training_in_bf16_on_cpu(tiny_dataset, tmp_path, capsys):

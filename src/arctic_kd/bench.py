@@ -247,12 +247,21 @@ def _read_record(path: Path) -> RunResult:
     except ValueError as error:
         problem = f"not JSON: {error}"
     else:
-        names = {f.name for f in fields(RunResult)}
-        required = {f.name for f in fields(RunResult) if f.default is MISSING}
-        if isinstance(record, dict) and required <= record.keys() <= names:
+        problem = _record_problem(record)
+        if not problem:
             return RunResult(**record)
-        problem = f"not the fields of a run's result: {', '.join(sorted(names))}"
     raise ArcticError(f"{path} is not a finished run's record ({problem}); delete it to train that run again")
+
+
+def _record_problem(record: Any) -> str:
+    """What keeps a parsed `result.json` from being a `RunResult` ("" when nothing does)."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    names = {f.name for f in fields(RunResult)}
+    missing = sorted({f.name for f in fields(RunResult) if f.default is MISSING} - record.keys())
+    unknown = sorted(record.keys() - names)  # e.g. written by a newer version of this tool
+    found = (("missing", missing), ("unknown", unknown))
+    return "; ".join(f"{label}: {', '.join(keys)}" for label, keys in found if keys)
 
 
 def _finished(run: PlannedRun) -> RunResult | None:
