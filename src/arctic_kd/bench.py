@@ -257,9 +257,9 @@ def _record_problem(record: Any) -> str:
     """What keeps a parsed `result.json` from being a `RunResult` ("" when nothing does)."""
     if not isinstance(record, dict):
         return f"a JSON {type(record).__name__}, not an object"
-    names = {f.name for f in fields(RunResult)}
-    missing = sorted({f.name for f in fields(RunResult) if f.default is MISSING} - record.keys())
-    unknown = sorted(record.keys() - names)  # e.g. written by a newer version of this tool
+    known = fields(RunResult)
+    missing = sorted({f.name for f in known if f.default is MISSING} - record.keys())
+    unknown = sorted(record.keys() - {f.name for f in known})  # e.g. written by a newer version of this tool
     found = (("missing", missing), ("unknown", unknown))
     return "; ".join(f"{label}: {', '.join(keys)}" for label, keys in found if keys)
 
