@@ -17,6 +17,7 @@ from arctic_kd.distill.arctic import (
     similarity_rows,
     warp_to,
 )
+from arctic_kd.engine.evaluate import activation_agreement, map_correlation
 from arctic_kd.models import video_resnet
 
 
@@ -162,3 +163,26 @@ def test_each_part_switches_off_at_weight_zero(off):
     _, losses = distiller.forward_train(batch())
     assert off not in losses and "ce" in losses
     assert (distiller.arm is None) == (off == "arm")
+
+
+def test_map_correlation_is_pearsons_per_sample():
+    maps = torch.rand(3, 2, 4, 4)
+    assert map_correlation(maps, 3 * maps + 1) == pytest.approx(torch.ones(3), abs=1e-5)
+    assert map_correlation(maps, -maps) == pytest.approx(-torch.ones(3), abs=1e-5)
+    flat = torch.full_like(maps, 0.5)
+    assert map_correlation(maps, flat) == pytest.approx(torch.zeros(3), abs=1e-6)
+
+
+def test_activation_agreement_is_perfect_for_the_teacher_itself_and_reads_view_zero():
+    torch.manual_seed(0)
+    teacher, other = tiny(3).eval(), tiny(3).eval()
+    clips = torch.randn(4, 2, 3, 4, 32, 32)  # two views; the second must not be read
+    batch = {"rgb": clips, "ir": clips.clone(), "label": torch.tensor([0, 1, 2, 3])}
+    batch["ir"][:, 1] = torch.randn(4, 3, 4, 32, 32)
+    cpu = torch.device("cpu")
+    itself = activation_agreement(teacher, teacher, [batch], ("rgb", "ir"), 0.3, cpu)
+    assert itself["arc_loss"] == pytest.approx(0.0, abs=1e-6)
+    assert itself["map_correlation"] == pytest.approx(1.0, abs=1e-5)
+    assert itself["clips"] == 4
+    apart = activation_agreement(teacher, other, [batch, batch], ("rgb", "ir"), 0.3, cpu)
+    assert apart["arc_loss"] > 0.01 and apart["map_correlation"] < 0.99 and apart["clips"] == 8

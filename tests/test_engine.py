@@ -79,6 +79,21 @@ def test_distillation_trains_an_ir_student_with_every_arctic_loss(teacher, tiny_
     assert any(key.startswith("arm.") for key in checkpoint["method_state"])
 
 
+def test_eval_with_a_teacher_measures_how_a_students_maps_follow_it(teacher, tiny_dataset, tmp_path, capsys):
+    student = tmp_path / "ir"
+    run = ["--set", f"data.root={tiny_dataset}", *TINY_RUN]
+    assert main(["train", "--modality", "ir", "--out", str(student), *run]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(student / "last.pt"), "--teacher", str(teacher / "last.pt"), "--json"]) == 0
+    agreement = json.loads(capsys.readouterr().out)["agreement"]
+    assert agreement["clips"] == 6 and agreement["teacher"] == str(teacher / "last.pt")
+    assert -1.0 <= agreement["map_correlation"] <= 1.0 and 0.0 < agreement["arc_loss"] <= 1.0
+    assert main(["eval", str(student / "last.pt"), "--teacher", str(teacher / "last.pt")]) == 0
+    assert f"correlation {agreement['map_correlation']:.3f}" in capsys.readouterr().out
+    assert main(["eval", str(teacher / "last.pt"), "--teacher", str(teacher / "last.pt")]) == 2
+    assert "sees rgb like the checkpoint under test" in capsys.readouterr().err
+
+
 def test_a_damaged_checkpoint_is_a_clear_error(tmp_path, capsys):
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")

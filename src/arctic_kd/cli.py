@@ -116,9 +116,14 @@ in the checkpoint; --config and --set point it elsewhere (e.g. --set data.root=/
 Reports single-clip accuracy (segment centres, centre crop) and multi-view accuracy: softmax probabilities
 averaged over data.test_clips clips (evenly spaced offsets in each TSN segment) × data.test_crops crops
 (along the long side; needs data.test_crop < 1), in one pass.
+With --teacher, also how closely an IR student's class activation maps follow the RGB teacher's on the
+same test clips (the maps ARCTIC's activation region constraint aligns; the teacher sees RGB clips as
+distillation gives them): their mean per-clip correlation (1: the same regions light up) and L_ARC at
+distill.arc.rho. It tells whether the constraint binds: an IR-only student scores far lower than ARCTIC's.
 
   arctic eval runs/teacher/last.pt
   arctic eval runs/teacher/last.pt --set data.test_clips=3 --set data.test_crops=3 --set data.test_crop=0.875
+  arctic eval runs/arctic/last.pt --teacher runs/teacher/last.pt
 """
 
 PREPARE_DESCRIPTION = """\
@@ -379,7 +384,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from arctic_kd.engine.stages import run_eval
 
     config = _config(args) if args.config else _checkpoint_config(load_checkpoint(args.checkpoint), args.set)
-    metrics = run_eval(args.checkpoint, config)
+    metrics = run_eval(args.checkpoint, config, teacher_path=args.teacher)
     if args.json:
         print(json.dumps(metrics))
         return 0
@@ -389,6 +394,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     views = metrics["multiview"]
     for title, m in (("single clip", metrics), (f"multi-view ({_views(metrics['views'])})", views)):
         print(f"{title}: top-1 {m['top1']:.1f}  top-5 {m['top5']:.1f}  mean class {m['mean_class']:.1f}")
+    if "agreement" in metrics:
+        agreement = metrics["agreement"]
+        print(
+            f"activation maps vs {agreement['teacher']}: correlation {agreement['map_correlation']:.3f}  "
+            f"L_ARC {agreement['arc_loss']:.4f} (rho {agreement['rho']:g})"
+        )
     return 0
 
 
@@ -745,6 +756,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = _command(commands, "eval", cmd_eval, "test-split accuracy of a checkpoint", EVAL_DESCRIPTION)
     evaluate.add_argument("checkpoint", type=Path)
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON line")
+    evaluate.add_argument(
+        "--teacher",
+        type=Path,
+        help="RGB teacher checkpoint: also compare the student's activation maps with its",
+    )
     _add_config_options(evaluate, default=None)
 
     demo = _command(

@@ -251,7 +251,7 @@ class ARCTIC(Distiller):
         """Teacher logits, features and activation maps; with Grad-CAM the frozen teacher needs a backward."""
         if not use_gradcam:
             logits, features = self.teacher_forward(x)
-            return logits, features, _class_maps(self.teacher, features["layer4"], labels)
+            return logits, features, class_maps(self.teacher, features["layer4"], labels)
         with torch.enable_grad():
             logits, features = self.teacher.forward_features(x.detach().requires_grad_(True))
             maps = grad_cam(logits, features, self.config.arc.gradcam_stages, logits.argmax(1))
@@ -260,11 +260,11 @@ class ARCTIC(Distiller):
     def _student_maps(self, logits: Tensor, features: dict[str, Tensor], classes: Tensor, use_gradcam: bool):
         if use_gradcam:
             return grad_cam(logits, features, self.config.arc.gradcam_stages, classes)
-        return _class_maps(self.student, features["layer4"], classes)
+        return class_maps(self.student, features["layer4"], classes)
 
 
 @full_precision
-def _class_maps(model: nn.Module, last_stage: Tensor, classes: Tensor) -> Tensor:
+def class_maps(model: nn.Module, last_stage: Tensor, classes: Tensor) -> Tensor:
     """The class activation map of one class per sample: (B, T, H, W)."""
     cams = model.class_activation_map(last_stage.float())
     return cams[torch.arange(len(classes), device=cams.device), classes]

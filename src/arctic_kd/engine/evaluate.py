@@ -1,13 +1,16 @@
 """Evaluation: top-1, top-5, mean class accuracy, per-class accuracy and the confusion matrix; single-clip
-and multi-view (clips × crops, softmax probabilities averaged per video)."""
+and multi-view (clips × crops, softmax probabilities averaged per video); and how closely a student's
+activation maps follow its teacher's."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from arctic_kd.distill.arctic import activation_region_loss, class_maps, warp_to
 from arctic_kd.engine import distributed
 from arctic_kd.engine.distributed import DistContext
 from arctic_kd.progress import progress_bar
@@ -113,3 +116,54 @@ def evaluate_views(
         single.add(logits[:, 0], batch["label"])
         multiview.add(average_view_probabilities(logits), batch["label"])
     return {**single.report(), "multiview": multiview.report(), "views": views}
+
+
+@torch.no_grad()
+def activation_agreement(
+    teacher: nn.Module,
+    student: nn.Module,
+    batches: Iterable[dict],
+    modalities: tuple[str, str],
+    rho: float,
+    device: torch.device,
+    progress: bool = False,
+) -> dict:
+    """How closely the student's class activation maps follow the teacher's on paired test clips.
+
+    The maps are those ARCTIC's activation region constraint aligns (the true class at the last stage, the
+    teacher's warped onto the student's crop), so this tells whether the constraint binds: "arc_loss" is
+    L_ARC at `rho`, "map_correlation" the mean per-clip Pearson correlation of the two maps. Multi-view
+    batches are measured on view 0, the single-clip test clip.
+    """
+    teacher.eval()
+    student.eval()
+    teacher_modality, student_modality = modalities
+    loss = correlation = 0.0
+    clips = 0
+    for batch in progress_bar(batches, desc="agreement", unit="batch", leave=False, enabled=progress):
+        labels = batch["label"].to(device)
+        teacher_maps = _last_stage_maps(teacher, _view0(batch[teacher_modality], 5).to(device), labels)
+        student_maps = _last_stage_maps(student, _view0(batch[student_modality], 5).to(device), labels)
+        theta = batch.get("ir_from_rgb")
+        theta = None if theta is None else _view0(theta, 3).to(device)
+        teacher_maps = warp_to(teacher_maps, tuple(student_maps.shape[1:]), theta)
+        loss += float(activation_region_loss(teacher_maps, student_maps, rho)) * len(labels)
+        correlation += float(map_correlation(teacher_maps, student_maps).sum())
+        clips += len(labels)
+    return {"arc_loss": loss / max(clips, 1), "map_correlation": correlation / max(clips, 1), "clips": clips}
+
+
+def map_correlation(first: Tensor, second: Tensor) -> Tensor:
+    """Per-sample Pearson correlation of two (B, ...) maps over all their positions; 0 where one is flat."""
+    a, b = first.float().flatten(1), second.float().flatten(1)
+    return F.cosine_similarity(a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True), dim=1)
+
+
+def _last_stage_maps(model: nn.Module, clips: Tensor, labels: Tensor) -> Tensor:
+    _, features = model.forward_features(clips)
+    return class_maps(model, features["layer4"], labels)
+
+
+def _view0(values: Tensor, single_ndim: int) -> Tensor:
+    """View 0 of multi-view values (N, V, ...); single-view values (`single_ndim` dims) as they are."""
+    return values[:, 0] if values.ndim == single_ndim + 1 else values

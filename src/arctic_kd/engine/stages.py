@@ -23,7 +23,7 @@ from arctic_kd.distill.base import Vanilla
 from arctic_kd.engine import distributed
 from arctic_kd.engine.checkpoint import build_model, load_checkpoint, model_from_checkpoint, model_spec
 from arctic_kd.engine.distributed import DistContext, resolve_device
-from arctic_kd.engine.evaluate import evaluate_views, sum_over_processes
+from arctic_kd.engine.evaluate import activation_agreement, evaluate_views, sum_over_processes
 from arctic_kd.engine.precision import autocast, autocast_dtype
 from arctic_kd.engine.train import fit
 from arctic_kd.errors import ArcticError
@@ -206,16 +206,44 @@ def final_multiview(
     return {**sum_over_processes(metrics["multiview"], context), "views": view_count}
 
 
-def run_eval(checkpoint_path: str | Path, config: Config, progress: bool = True) -> dict:
+def run_eval(
+    checkpoint_path: str | Path, config: Config, progress: bool = True, teacher_path: str | Path | None = None
+) -> dict:
     """Test-split accuracy of a checkpoint on the dataset and protocol of `config.data`: single-clip at the
-    top level, multi-view (`data.test_clips` × `data.test_crops`) under "multiview"."""
+    top level, multi-view (`data.test_clips` × `data.test_crops`) under "multiview". With a teacher, also
+    how closely the checkpoint's activation maps follow the teacher's (`evaluate.activation_agreement`)."""
     checkpoint = load_checkpoint(checkpoint_path)
     modality = checkpoint["modality"]
-    test, class_names = make_view_loader(config.data, (modality,), progress=progress)
-    if class_names != checkpoint["class_names"]:
-        raise ArcticError(f"{checkpoint_path}: trained on other classes than {config.data.root} has")
+    teacher = None if teacher_path is None else _agreement_teacher(teacher_path, checkpoint)
+    modalities = (modality,) if teacher is None else (teacher["modality"], modality)
+    test, class_names = make_view_loader(config.data, modalities, progress=progress)
+    for path, trained in ((checkpoint_path, checkpoint), (teacher_path, teacher)):
+        if trained is not None and class_names != trained["class_names"]:
+            raise ArcticError(f"{path}: trained on other classes than {config.data.root} has")
     device = resolve_device(config.device)
     model = model_from_checkpoint(checkpoint).to(device)
     metrics = evaluate_views(model, test, modality, len(class_names), device, progress)
+    if teacher is not None:
+        agreement = activation_agreement(
+            model_from_checkpoint(teacher).to(device),
+            model,
+            test,
+            modalities,
+            config.distill.arc.rho,
+            device,
+            progress,
+        )
+        metrics["agreement"] = {**agreement, "teacher": str(teacher_path), "rho": config.distill.arc.rho}
     metrics["skipped"] = len(test.report)
     return metrics
+
+
+def _agreement_teacher(path: str | Path, student: dict) -> dict:
+    """The teacher checkpoint to compare a student's activation maps with: the other modality's."""
+    teacher = load_checkpoint(path)
+    if teacher["modality"] == student["modality"]:
+        raise ArcticError(
+            f"{path} sees {teacher['modality']} like the checkpoint under test; "
+            "--teacher takes the RGB teacher of an IR student"
+        )
+    return teacher
