@@ -257,6 +257,12 @@ def test_a_run_recorded_before_a_config_key_existed_is_reused_at_that_keys_defau
     assert calls == [] and reused["rgb_teacher"]["top1"]["values"] == [saved["top1"]]
 
 
+_WRONG_TYPES = json.dumps(
+    dict(name="rgb_teacher", label="RGB teacher", modality="rgb", protocol="ntu60-xsub", seed=True)
+    | dict(top1=90, top5=99.0, seconds=1.0, config=None)
+)
+
+
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
@@ -264,6 +270,7 @@ def test_a_run_recorded_before_a_config_key_existed_is_reused_at_that_keys_defau
         ('{"name": "rgb_teacher"}', "missing: config, label, modality, protocol, seconds, seed, top1, top5"),
         ('{"name": "rgb_teacher", "new_field": 1}', "missing: .*top5; unknown: new_field"),
         ("[1, 2]", "a JSON list, not an object"),
+        (_WRONG_TYPES, r"of the wrong type: config \(NoneType\), seed \(bool\)"),  # top1 90: a float
     ],
 )
 def test_a_damaged_run_record_is_an_error_that_names_it(benched, tmp_path, damage, reason):

@@ -260,8 +260,26 @@ def _record_problem(record: Any) -> str:
     known = fields(RunResult)
     missing = sorted({f.name for f in known if f.default is MISSING} - record.keys())
     unknown = sorted(record.keys() - {f.name for f in known})  # e.g. written by a newer version of this tool
-    found = (("missing", missing), ("unknown", unknown))
+    mistyped = sorted(
+        f"{f.name} ({type(record[f.name]).__name__})"
+        for f in known
+        if f.name in record and not _is_instance(record[f.name], _RECORD_TYPES[f.type])
+    )
+    found = (("missing", missing), ("unknown", unknown), ("of the wrong type", mistyped))
     return "; ".join(f"{label}: {', '.join(keys)}" for label, keys in found if keys)
+
+
+# what JSON gives for each `RunResult` annotation (a float field may hold an integer, as JSON writes 90.0)
+_RECORD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "str": str,
+    "int": int,
+    "float": (int, float),
+    "dict[str, Any]": dict,
+}
+
+
+def _is_instance(value: Any, expected: type | tuple[type, ...]) -> bool:
+    return isinstance(value, expected) and not isinstance(value, bool)  # JSON true is no seed
 
 
 def _finished(run: PlannedRun) -> RunResult | None:
