@@ -17,7 +17,7 @@ from arctic_kd.distill.arctic import (
     similarity_rows,
     warp_to,
 )
-from arctic_kd.engine.evaluate import activation_agreement, map_correlation
+from arctic_kd.engine.evaluate import clip_agreement, map_correlation
 from arctic_kd.models import video_resnet
 
 
@@ -173,16 +173,19 @@ def test_map_correlation_is_pearsons_per_sample():
     assert map_correlation(maps, flat) == pytest.approx(torch.zeros(3), abs=1e-6)
 
 
-def test_activation_agreement_is_perfect_for_the_teacher_itself_and_reads_view_zero():
+def test_clip_agreement_is_perfect_for_the_teacher_itself_and_reads_view_zero():
     torch.manual_seed(0)
     teacher, other = tiny(3).eval(), tiny(3).eval()
     clips = torch.randn(4, 2, 3, 4, 32, 32)  # two views; the second must not be read
-    batch = {"rgb": clips, "ir": clips.clone(), "label": torch.tensor([0, 1, 2, 3])}
+    labels = torch.tensor([0, 1, 2, 3])
+    batch = {"rgb": clips, "ir": clips.clone(), "label": labels}
     batch["ir"][:, 1] = torch.randn(4, 3, 4, 32, 32)
     cpu = torch.device("cpu")
-    itself = activation_agreement(teacher, teacher, [batch], ("rgb", "ir"), 0.3, cpu)
-    assert itself["arc_loss"] == pytest.approx(0.0, abs=1e-6)
-    assert itself["map_correlation"] == pytest.approx(1.0, abs=1e-5)
-    assert itself["clips"] == 4
-    apart = activation_agreement(teacher, other, [batch, batch], ("rgb", "ir"), 0.3, cpu)
-    assert apart["arc_loss"] > 0.01 and apart["map_correlation"] < 0.99 and apart["clips"] == 8
+    itself = clip_agreement(teacher, teacher, [batch], ("rgb", "ir"), 0.3, cpu)
+    assert itself.correlation == pytest.approx(torch.ones(4), abs=1e-5)
+    assert itself.arc_loss == pytest.approx(torch.zeros(4), abs=1e-6)
+    assert torch.equal(itself.correct, teacher(clips[:, 0]).argmax(1) == labels)
+    apart = clip_agreement(teacher, other, [batch, batch], ("rgb", "ir"), 0.3, cpu)
+    summary = apart.summary()
+    assert summary["clips"] == 8 and summary["arc_loss"] > 0.01 and summary["map_correlation"] < 0.99
+    assert summary["arc_loss"] == pytest.approx(float(apart.arc_loss.mean()))

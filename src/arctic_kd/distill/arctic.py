@@ -138,9 +138,15 @@ def warp_to(maps: Tensor, size: tuple[int, int, int], theta: Tensor | None = Non
     return F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[:, 0]
 
 
-@full_precision
 def activation_region_loss(teacher_maps: Tensor, student_maps: Tensor, rho: float) -> Tensor:
-    """Mean squared difference of normalised maps on the union of both maps' top-ρ positions."""
+    """L_ARC: the batch mean of `activation_region_losses`."""
+    return activation_region_losses(teacher_maps, student_maps, rho).mean()
+
+
+@full_precision
+def activation_region_losses(teacher_maps: Tensor, student_maps: Tensor, rho: float) -> Tensor:
+    """Per sample (B,), the mean squared difference of normalised maps on the union of both maps' top-ρ
+    positions."""
     teacher, student = normalise_maps(teacher_maps).flatten(1), normalise_maps(student_maps).flatten(1)
     positions = teacher.shape[1]
     k = min(positions, max(1, math.ceil(rho * positions)))
@@ -148,7 +154,7 @@ def activation_region_loss(teacher_maps: Tensor, student_maps: Tensor, rho: floa
     region.scatter_(1, teacher.topk(k, dim=1).indices, True)
     region.scatter_(1, student.detach().topk(k, dim=1).indices, True)
     squared = (teacher - student).pow(2) * region
-    return (squared.sum(1) / region.sum(1)).mean()
+    return squared.sum(1) / region.sum(1)
 
 
 @full_precision

@@ -5,12 +5,13 @@ activation maps follow its teacher's."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arctic_kd.distill.arctic import activation_region_loss, class_maps, warp_to
+from arctic_kd.distill.arctic import activation_region_losses, class_maps, warp_to
 from arctic_kd.engine import distributed
 from arctic_kd.engine.distributed import DistContext
 from arctic_kd.progress import progress_bar
@@ -118,8 +119,25 @@ def evaluate_views(
     return {**single.report(), "multiview": multiview.report(), "views": views}
 
 
+@dataclass(frozen=True)
+class ClipAgreement:
+    """Per test clip: how closely the student's activation maps follow the teacher's, and whether the
+    student is right (its top-1 on that clip)."""
+
+    correlation: Tensor  # (N,) Pearson correlation of the two maps
+    arc_loss: Tensor  # (N,) L_ARC
+    correct: Tensor  # (N,) bool
+
+    def summary(self) -> dict:
+        return {
+            "map_correlation": float(self.correlation.mean()),
+            "arc_loss": float(self.arc_loss.mean()),
+            "clips": len(self.correct),
+        }
+
+
 @torch.no_grad()
-def activation_agreement(
+def clip_agreement(
     teacher: nn.Module,
     student: nn.Module,
     batches: Iterable[dict],
@@ -127,30 +145,31 @@ def activation_agreement(
     rho: float,
     device: torch.device,
     progress: bool = False,
-) -> dict:
+) -> ClipAgreement:
     """How closely the student's class activation maps follow the teacher's on paired test clips.
 
     The maps are those ARCTIC's activation region constraint aligns (the true class at the last stage, the
-    teacher's warped onto the student's crop), so this tells whether the constraint binds: "arc_loss" is
-    L_ARC at `rho`, "map_correlation" the mean per-clip Pearson correlation of the two maps. Multi-view
-    batches are measured on view 0, the single-clip test clip.
+    teacher's warped onto the student's crop), so this tells whether the constraint binds, and, per clip,
+    whether agreement goes with right answers. Multi-view batches are measured on view 0, the single-clip
+    test clip.
     """
     teacher.eval()
     student.eval()
     teacher_modality, student_modality = modalities
-    loss = correlation = 0.0
-    clips = 0
+    correlations, losses, correct = [], [], []
     for batch in progress_bar(batches, desc="agreement", unit="batch", leave=False, enabled=progress):
         labels = batch["label"].to(device)
-        teacher_maps = _last_stage_maps(teacher, _view0(batch[teacher_modality], 5).to(device), labels)
-        student_maps = _last_stage_maps(student, _view0(batch[student_modality], 5).to(device), labels)
+        teacher_maps = _last_stage_maps(teacher, _view0(batch[teacher_modality], 5).to(device), labels)[1]
+        logits, student_maps = _last_stage_maps(
+            student, _view0(batch[student_modality], 5).to(device), labels
+        )
         theta = batch.get("ir_from_rgb")
         theta = None if theta is None else _view0(theta, 3).to(device)
         teacher_maps = warp_to(teacher_maps, tuple(student_maps.shape[1:]), theta)
-        loss += float(activation_region_loss(teacher_maps, student_maps, rho)) * len(labels)
-        correlation += float(map_correlation(teacher_maps, student_maps).sum())
-        clips += len(labels)
-    return {"arc_loss": loss / max(clips, 1), "map_correlation": correlation / max(clips, 1), "clips": clips}
+        correlations.append(map_correlation(teacher_maps, student_maps).cpu())
+        losses.append(activation_region_losses(teacher_maps, student_maps, rho).cpu())
+        correct.append((logits.argmax(1) == labels).cpu())
+    return ClipAgreement(*(torch.cat(values) for values in (correlations, losses, correct)))
 
 
 def map_correlation(first: Tensor, second: Tensor) -> Tensor:
@@ -159,9 +178,10 @@ def map_correlation(first: Tensor, second: Tensor) -> Tensor:
     return F.cosine_similarity(a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True), dim=1)
 
 
-def _last_stage_maps(model: nn.Module, clips: Tensor, labels: Tensor) -> Tensor:
-    _, features = model.forward_features(clips)
-    return class_maps(model, features["layer4"], labels)
+def _last_stage_maps(model: nn.Module, clips: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Logits and the true classes' activation maps."""
+    logits, features = model.forward_features(clips)
+    return logits, class_maps(model, features["layer4"], labels)
 
 
 def _view0(values: Tensor, single_ndim: int) -> Tensor:

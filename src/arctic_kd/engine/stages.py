@@ -23,7 +23,7 @@ from arctic_kd.distill.base import Vanilla
 from arctic_kd.engine import distributed
 from arctic_kd.engine.checkpoint import build_model, load_checkpoint, model_from_checkpoint, model_spec
 from arctic_kd.engine.distributed import DistContext, resolve_device
-from arctic_kd.engine.evaluate import activation_agreement, evaluate_views, sum_over_processes
+from arctic_kd.engine.evaluate import clip_agreement, evaluate_views, sum_over_processes
 from arctic_kd.engine.precision import autocast, autocast_dtype
 from arctic_kd.engine.train import fit
 from arctic_kd.errors import ArcticError
@@ -211,7 +211,7 @@ def run_eval(
 ) -> dict:
     """Test-split accuracy of a checkpoint on the dataset and protocol of `config.data`: single-clip at the
     top level, multi-view (`data.test_clips` × `data.test_crops`) under "multiview". With a teacher, also
-    how closely the checkpoint's activation maps follow the teacher's (`evaluate.activation_agreement`)."""
+    how closely the checkpoint's activation maps follow the teacher's (`evaluate.clip_agreement`)."""
     checkpoint = load_checkpoint(checkpoint_path)
     modality = checkpoint["modality"]
     teacher = None if teacher_path is None else _agreement_teacher(teacher_path, checkpoint)
@@ -224,16 +224,10 @@ def run_eval(
     model = model_from_checkpoint(checkpoint).to(device)
     metrics = evaluate_views(model, test, modality, len(class_names), device, progress)
     if teacher is not None:
-        agreement = activation_agreement(
-            model_from_checkpoint(teacher).to(device),
-            model,
-            test,
-            modalities,
-            config.distill.arc.rho,
-            device,
-            progress,
-        )
-        metrics["agreement"] = {**agreement, "teacher": str(teacher_path), "rho": config.distill.arc.rho}
+        rho = config.distill.arc.rho
+        teacher_model = model_from_checkpoint(teacher).to(device)
+        agreement = clip_agreement(teacher_model, model, test, modalities, rho, device, progress).summary()
+        metrics["agreement"] = {**agreement, "teacher": str(teacher_path), "rho": rho}
     metrics["skipped"] = len(test.report)
     return metrics
 
