@@ -32,7 +32,7 @@ from arctic_kd.engine.distributed import DistContext
 from arctic_kd.engine.evaluate import evaluate, sum_over_processes
 from arctic_kd.engine.precision import autocast, autocast_dtype, avoids_onednn, backward_kernels
 from arctic_kd.errors import ArcticError
-from arctic_kd.progress import progress_bar, say
+from arctic_kd.progress import progress_bar, say, say_once
 from arctic_kd.viz.curves import plot_learning_curves
 
 
@@ -139,7 +139,7 @@ def fit(
     progress = progress and context.is_main
     run = _prepare(distiller, config, context, len(train_batches))
     if progress and avoids_onednn(run.dtype, context.device):
-        say(
+        say_once(
             "train.precision=bf16: this CPU's oneDNN gets the bf16 Conv3d weight gradient wrong, so backward "
             "runs on ATen's kernels: correct, but slower than fp32 (train.precision=fp32 is faster here)"
         )
