@@ -90,8 +90,8 @@ def test_eval_with_a_teacher_measures_how_a_students_maps_follow_it(teacher, tin
     assert -1.0 <= agreement["map_correlation"] <= 1.0 and 0.0 < agreement["arc_loss"] <= 1.0
     assert main(["eval", str(student / "last.pt"), "--teacher", str(teacher / "last.pt")]) == 0
     assert f"correlation {agreement['map_correlation']:.3f}" in capsys.readouterr().out
-    assert main(["eval", str(teacher / "last.pt"), "--teacher", str(teacher / "last.pt")]) == 2
-    assert "sees rgb like the checkpoint under test" in capsys.readouterr().err
+    assert main(["eval", str(teacher / "last.pt"), "--teacher", str(student / "last.pt")]) == 2
+    assert "sees ir and the checkpoint under test rgb" in capsys.readouterr().err
 
 
 def test_a_damaged_checkpoint_is_a_clear_error(tmp_path, capsys):

@@ -233,11 +233,12 @@ def run_eval(
 
 
 def _agreement_teacher(path: str | Path, student: dict) -> dict:
-    """The teacher checkpoint to compare a student's activation maps with: the other modality's."""
+    """The RGB teacher checkpoint to compare an IR student's activation maps with (ARC's direction: the
+    clips' registration maps RGB onto IR)."""
     teacher = load_checkpoint(path)
-    if teacher["modality"] == student["modality"]:
+    if (teacher["modality"], student["modality"]) != ("rgb", "ir"):
         raise ArcticError(
-            f"{path} sees {teacher['modality']} like the checkpoint under test; "
-            "--teacher takes the RGB teacher of an IR student"
+            f"--teacher compares an IR student with an RGB teacher; {path} sees {teacher['modality']} "
+            f"and the checkpoint under test {student['modality']}"
         )
     return teacher
