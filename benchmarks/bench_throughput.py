@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from arctic_kd.engine.precision import backward_kernels
+from arctic_kd.engine.precision import backward_kernels, onednn_conv3d_backward_is_sound
 from arctic_kd.models import video_resnet
 
 NUM_CLASSES = 60  # NTU RGB+D 60
@@ -98,6 +98,14 @@ def device_name(device: torch.device) -> str:
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
+def onednn_probe_line() -> str:
+    """What the once-per-process probe of oneDNN's bf16 Conv3d weight gradients finds here, and its cost."""
+    start = time.perf_counter()
+    sound = onednn_conv3d_backward_is_sound()
+    verdict = "sound" if sound else "wrong gradients, so bf16 backward runs on ATen's kernels"
+    return f"oneDNN bf16 Conv3d backward probe: {verdict} ({1000 * (time.perf_counter() - start):.0f} ms)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -128,6 +136,8 @@ def main() -> None:
         f"{args.arch}-18, {args.frames}×{args.size}×{args.size}, batch {args.batch}, {args.warmup} warm-up + "
         f"{args.steps} timed steps, AMP {args.amp_dtype}, torch {torch.__version__}, {device_name(device)}"
     )
+    if device.type == "cpu":
+        print(onednn_probe_line())
     print("\n| setting | clips/s | s/step | vs fp32 | peak GPU memory |\n| --- | --- | --- | --- | --- |")
     baseline = None
     for setting in settings:
