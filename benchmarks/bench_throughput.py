@@ -100,6 +100,8 @@ def device_name(device: torch.device) -> str:
 
 def onednn_probe_line() -> str:
     """What the once-per-process probe of oneDNN's bf16 Conv3d weight gradients finds here, and its cost."""
+    if not torch.backends.mkldnn.is_available():
+        return "oneDNN bf16 Conv3d backward probe: not run (this torch has no oneDNN)"
     start = time.perf_counter()
     sound = onednn_conv3d_backward_is_sound()
     verdict = "sound" if sound else "wrong gradients, so bf16 backward runs on ATen's kernels"

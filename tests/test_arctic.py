@@ -189,3 +189,29 @@ def test_clip_agreement_is_perfect_for_the_teacher_itself_and_reads_view_zero():
     summary = apart.summary()
     assert summary["clips"] == 8 and summary["arc_loss"] > 0.01 and summary["map_correlation"] < 0.99
     assert summary["arc_loss"] == pytest.approx(float(apart.arc_loss.mean()))
+
+
+def test_clip_agreement_measures_the_arc_loss_that_training_minimises():
+    torch.manual_seed(1)
+    config = DistillConfig()
+    config.arm.weight = config.kd.weight = 0.0
+    config.arc.weight = 2.0
+    distiller = ARCTIC(tiny(1), tiny(3), config).eval()
+    clips = batch(4)
+    # a registration that shifts and scales: the teacher's maps land elsewhere on the student's crop
+    clips["ir_from_rgb"] = torch.tensor([[0.8, 0.0, 0.3], [0.0, 0.7, -0.2]]).repeat(4, 1, 1)
+    with torch.no_grad():
+        trained = distiller.forward_train(clips)[1]["arc"] / config.arc.weight
+    cpu = torch.device("cpu")
+    measured = clip_agreement(distiller.teacher, distiller.student, [clips], ("rgb", "ir"), 0.3, cpu)
+    assert measured.summary()["arc_loss"] == pytest.approx(float(trained), rel=1e-5)
+    # multi-view: view 0 of the clips and of their registrations, whatever the other views hold
+    views = {k: torch.stack([v, v.flip(0)], 1) for k, v in clips.items() if k in ("rgb", "ir")}
+    other_warp = torch.tensor([[1.0, 0.0, -0.4], [0.0, 1.2, 0.1]]).repeat(4, 1, 1)
+    views |= {"ir_from_rgb": torch.stack([clips["ir_from_rgb"], other_warp], 1), "label": clips["label"]}
+    from_views = clip_agreement(distiller.teacher, distiller.student, [views], ("rgb", "ir"), 0.3, cpu)
+    assert torch.allclose(from_views.arc_loss, measured.arc_loss)
+    unwarped = clip_agreement(
+        distiller.teacher, distiller.student, [{**clips, "ir_from_rgb": None}], ("rgb", "ir"), 0.3, cpu
+    )
+    assert not torch.allclose(unwarped.arc_loss, measured.arc_loss), "the warp must be applied"

@@ -240,7 +240,7 @@ def _comparable(config: Config, run: PlannedRun) -> dict:
     return {k: v for k, v in data.items() if k not in ("distill", "student" if teacher else "teacher")}
 
 
-def _read_record(path: Path) -> RunResult:
+def read_record(path: Path) -> RunResult:
     """A `result.json`; a damaged one (written by hand, or not by this tool) is an error that names it."""
     try:
         record = json.loads(path.read_text())
@@ -287,7 +287,7 @@ def _finished(run: PlannedRun) -> RunResult | None:
     path = run.folder / "result.json"
     if not path.is_file():
         return None
-    result = _read_record(path)
+    result = read_record(path)
     try:  # keys added to the config since the run take their defaults, which keep the old behaviour
         recorded = config_from_dict(result.config, str(path))
     except ConfigError as error:

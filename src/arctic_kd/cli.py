@@ -117,9 +117,11 @@ Reports single-clip accuracy (segment centres, centre crop) and multi-view accur
 averaged over data.test_clips clips (evenly spaced offsets in each TSN segment) × data.test_crops crops
 (along the long side; needs data.test_crop < 1), in one pass.
 With --teacher, also how closely an IR student's class activation maps follow the RGB teacher's on the
-same test clips (the maps ARCTIC's activation region constraint aligns; the teacher sees RGB clips as
-distillation gives them): their mean per-clip correlation (1: the same regions light up) and L_ARC at
-distill.arc.rho. It tells whether the constraint binds: an IR-only student scores far lower than ARCTIC's.
+same test clips: the true class's maps at the last stage, the teacher's warped onto the student's crop,
+as ARC aligns them at its default distill.arc.maps=cam (the teacher sees RGB clips as distillation gives
+them). It reports their mean per-clip correlation (1: the same regions light up) and L_ARC at
+distill.arc.rho, which tells whether the constraint binds. The test clips are then RGB+IR pairs, so a
+sample with a missing or unreadable RGB video is treated as in distillation (data.skip_bad), not counted.
 
   arctic eval runs/teacher/last.pt
   arctic eval runs/teacher/last.pt --set data.test_clips=3 --set data.test_crops=3 --set data.test_crop=0.875
@@ -391,6 +393,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(
         f"{args.checkpoint}: {metrics['samples']} test clips of {config.data.root} ({config.data.protocol})"
     )
+    if metrics["skipped"]:
+        print(f"skipped {metrics['skipped']} unreadable test samples (data.skip_bad)")
     views = metrics["multiview"]
     for title, m in (("single clip", metrics), (f"multi-view ({_views(metrics['views'])})", views)):
         print(f"{title}: top-1 {m['top1']:.1f}  top-5 {m['top5']:.1f}  mean class {m['mean_class']:.1f}")
@@ -759,7 +763,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--teacher",
         type=Path,
-        help="RGB teacher checkpoint: also compare the student's activation maps with its",
+        help="RGB teacher checkpoint: also compare the student's activation maps with this teacher's",
     )
     _add_config_options(evaluate, default=None)
 
