@@ -123,6 +123,7 @@ def test_torchrun_with_two_processes_gives_the_metrics_of_one_process(odd_datase
     args = ["train", "--modality", "ir", *tiny_run(odd_dataset)]
     args += ["--set", "optim.epochs=2", "--set", "optim.lr=0.01", "--set", "train.sync_batchnorm=true"]
     args += ["--set", "data.test_clips=2"]
+    args += ["--set", "device=cpu"]  # gloo: two processes must also start where only one GPU is
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     done = subprocess.run(

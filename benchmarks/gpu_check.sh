@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The checks that only a CUDA machine can make, in one script that fits one 10-minute call:
+#   1. the test suite (but the lint test), whose runs pick the GPU (`device: auto`);
+#   2. training throughput of R(2+1)D-18 (fp32, bf16 AMP, + channels-last, compiled);
+#   3. an IR-only epoch under torchrun + DDP (nccl, one process);
+#   4. the demo's RGB teacher on the GPU (`auto` precision: bf16 autocast, channels-last-3d), its wall
+#      time per epoch in LOGS/teacher-metrics.jsonl: on an H200 the demo's small networks were not faster
+#      than on 2 CPU cores (BENCHMARKS.md), and this is where to find out why.
+# Each step has its own time limit and exit status, so one failure does not hide the others.
+#
+#   benchmarks/gpu_check.sh LOGS [WORK]    # LOGS: one log per step; WORK: data and runs (/tmp/gpu-check)
+#
+# `python3` must import arctic_kd (installed, or PYTHONPATH=src) and see a GPU.
+set -uo pipefail
+logs=${1:?usage: benchmarks/gpu_check.sh LOGS [WORK]}
+work=${2:-/tmp/gpu-check}
+mkdir -p "$logs" "$work"
+export PYTHONUNBUFFERED=1
+status=0
+
+step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to LOGS/NAME.txt, report the outcome
+    local name=$1 limit=$2 start=$SECONDS rc
+    shift 2
+    echo "== $name: $*"
+    timeout "$limit" "$@" >"$logs/$name.txt" 2>&1
+    rc=$?
+    tail -n 15 "$logs/$name.txt"
+    echo "== $name: exit $rc after $((SECONDS - start)) s"
+    [ "$rc" -eq 0 ] || status=1
+}
+
+python3 -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name())'
+step tests 180 python3 -m pytest -q -p no:cacheprovider --ignore=tests/test_lint.py
+step throughput 90 python3 benchmarks/bench_throughput.py --steps 10 --warmup 3 --compile
+step synth 60 python3 -m arctic_kd synth "$work/synth"
+step ddp 60 python3 -m torch.distributed.run --standalone --nproc_per_node 1 -m arctic_kd train --modality ir \
+    --out "$work/ddp" --set data.root="$work/synth" --set optim.epochs=1 --set data.cache=false
+step teacher 200 python3 -m arctic_kd train --modality rgb --out "$work/teacher" --set data.root="$work/synth"
+cp "$work/teacher/metrics.jsonl" "$logs/teacher-metrics.jsonl"
+exit $status
