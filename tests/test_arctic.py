@@ -165,6 +165,20 @@ def test_each_part_switches_off_at_weight_zero(off):
     assert (distiller.arm is None) == (off == "arm")
 
 
+@pytest.mark.parametrize("fixed", [False, True])
+def test_a_fixed_classifier_keeps_arc_off_the_students_weights_but_not_its_features(fixed):
+    config = DistillConfig()
+    config.arm.weight = config.kd.weight = 0.0
+    config.arc.fixed_classifier = fixed
+    distiller = ARCTIC(tiny(1), tiny(3), config)
+    distiller.train()
+    _, losses = distiller.forward_train(batch())
+    fc, layer4 = distiller.student.fc.weight, distiller.student.layer4[0].conv1[0].weight
+    fc_grad, layer4_grad = torch.autograd.grad(losses["arc"], [fc, layer4], allow_unused=True)
+    assert (fc_grad is None or not fc_grad.any()) == fixed
+    assert layer4_grad is not None and layer4_grad.abs().sum() > 0
+
+
 def test_map_correlation_is_pearsons_per_sample():
     maps = torch.rand(3, 2, 4, 4)
     assert map_correlation(maps, 3 * maps + 1) == pytest.approx(torch.ones(3), abs=1e-5)

@@ -138,6 +138,8 @@ class ArcConfig:
     rho: float = 0.3
     maps: Literal["cam", "gradcam"] = "cam"
     gradcam_stages: tuple[str, ...] = ("layer3", "layer4")
+    # CAM only: L_ARC moves the student's features, not its classifier (Grad-CAM detaches its weights)
+    fixed_classifier: bool = False
 
 
 @dataclass

@@ -266,11 +266,13 @@ class ARCTIC(Distiller):
     def _student_maps(self, logits: Tensor, features: dict[str, Tensor], classes: Tensor, use_gradcam: bool):
         if use_gradcam:
             return grad_cam(logits, features, self.config.arc.gradcam_stages, classes)
-        return class_maps(self.student, features["layer4"], classes)
+        return class_maps(self.student, features["layer4"], classes, self.config.arc.fixed_classifier)
 
 
 @full_precision
-def class_maps(model: nn.Module, last_stage: Tensor, classes: Tensor) -> Tensor:
+def class_maps(
+    model: nn.Module, last_stage: Tensor, classes: Tensor, fixed_classifier: bool = False
+) -> Tensor:
     """The class activation map of one class per sample: (B, T, H, W)."""
-    cams = model.class_activation_map(last_stage.float())
+    cams = model.class_activation_map(last_stage.float(), fixed_classifier)
     return cams[torch.arange(len(classes), device=cams.device), classes]

@@ -206,10 +206,15 @@ class VideoResNet(nn.Module):
             features[name] = x
         return self._classify(x), features
 
-    def class_activation_map(self, features_layer4: Tensor) -> Tensor:
-        """The classifier applied at every position: (N, num_classes, T, H, W); its mean is the logits."""
-        weight = self.fc.weight[:, :, None, None, None]
-        return F.conv3d(features_layer4, weight, self.fc.bias)
+    def class_activation_map(self, features_layer4: Tensor, fixed_classifier: bool = False) -> Tensor:
+        """The classifier applied at every position: (N, num_classes, T, H, W); its mean is the logits.
+
+        `fixed_classifier` lets a loss on the maps move only the features, not the classifier's weights.
+        """
+        weight, bias = self.fc.weight[:, :, None, None, None], self.fc.bias
+        if fixed_classifier:
+            weight, bias = weight.detach(), None if bias is None else bias.detach()
+        return F.conv3d(features_layer4, weight, bias)
 
     def _classify(self, features_layer4: Tensor) -> Tensor:
         pooled = self.avgpool(features_layer4).flatten(1)
