@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from arctic_kd.data.synth import SynthConfig, generate
 
@@ -13,3 +14,9 @@ TINY_SYNTH = SynthConfig(num_classes=2, performers=3, setups=2, replications=1, 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     return generate(tmp_path_factory.mktemp("synth") / "tiny", TINY_SYNTH, workers=2, progress=False)
+
+
+@pytest.fixture(autouse=True)
+def seeded_torch():
+    """Every test draws the same random tensors whatever ran before it, so a failure reproduces alone."""
+    torch.manual_seed(0)
