@@ -8,6 +8,7 @@ import pytest
 
 from arctic_kd.cli import main, resolve_config
 from arctic_kd.config import OptimConfig, load_config
+from arctic_kd.engine import stages
 from arctic_kd.engine.checkpoint import load_checkpoint
 from arctic_kd.engine.stages import teacher_optim
 from arctic_kd.errors import DataError
@@ -79,12 +80,38 @@ def test_distillation_trains_an_ir_student_with_every_arctic_loss(teacher, tiny_
     assert any(key.startswith("arm.") for key in checkpoint["method_state"])
 
 
-def test_eval_with_a_teacher_measures_how_a_students_maps_follow_it(teacher, tiny_dataset, tmp_path, capsys):
+class CountedPasses:
+    """A loader that counts how often its clips are read through."""
+
+    def __init__(self, loader) -> None:
+        self.loader, self.passes = loader, 0
+
+    def __iter__(self):
+        self.passes += 1
+        return iter(self.loader)
+
+    def __getattr__(self, name: str):
+        return getattr(self.loader, name)
+
+
+def test_eval_with_a_teacher_measures_how_a_students_maps_follow_it(
+    teacher, tiny_dataset, tmp_path, capsys, monkeypatch
+):
     student = tmp_path / "ir"
     run = ["--set", f"data.root={tiny_dataset}", *TINY_RUN]
     assert main(["train", "--modality", "ir", "--out", str(student), *run]) == 0
     capsys.readouterr()
+    loaders = []
+
+    def counted_view_loader(*args, **kwargs):
+        loader, class_names = make_view_loader(*args, **kwargs)
+        loaders.append(CountedPasses(loader))
+        return loaders[-1], class_names
+
+    make_view_loader = stages.make_view_loader
+    monkeypatch.setattr(stages, "make_view_loader", counted_view_loader)
     assert main(["eval", str(student / "last.pt"), "--teacher", str(teacher / "last.pt"), "--json"]) == 0
+    assert [loader.passes for loader in loaders] == [1], "accuracy and agreement share one decoding pass"
     agreement = json.loads(capsys.readouterr().out)["agreement"]
     assert agreement["clips"] == 6 and agreement["teacher"] == str(teacher / "last.pt")
     assert -1.0 <= agreement["map_correlation"] <= 1.0 and 0.0 < agreement["arc_loss"] <= 1.0

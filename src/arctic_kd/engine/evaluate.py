@@ -4,7 +4,7 @@ activation maps follow its teacher's."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -96,18 +96,22 @@ def evaluate_views(
     num_classes: int,
     device: torch.device,
     progress: bool = False,
+    visit: Callable[[dict], None] | None = None,
 ) -> dict:
     """Single-clip and multi-view accuracy in one pass over multi-view clips (N, V, C, T, H, W).
 
     The top-level metrics are view 0's (the single-clip test clip, so they equal `evaluate`'s on the
     single-clip loader); "multiview" holds those of the probabilities averaged over all V views, and
     "views" is V. Plain (N, C, T, H, W) batches count as one view. Views run through the model one at a
-    time, so memory stays that of a single-clip batch.
+    time, so memory stays that of a single-clip batch. Each batch is also handed to `visit`, so another
+    measurement (`AgreementCounts.add`) shares this pass's decoding instead of paying for its own.
     """
     model.eval()
     single, multiview = ScoreCounts(num_classes), ScoreCounts(num_classes)
     views = 1
     for batch in progress_bar(batches, desc="eval views", unit="batch", leave=False, enabled=progress):
+        if visit is not None:
+            visit(batch)
         clips = batch[modality]
         if clips.ndim == 5:
             clips = clips[:, None]
@@ -136,7 +140,46 @@ class ClipAgreement:
         }
 
 
-@torch.no_grad()
+class AgreementCounts:
+    """Per-clip teacher–student map agreement, gathered batch by batch (see `clip_agreement`)."""
+
+    def __init__(
+        self,
+        teacher: nn.Module,
+        student: nn.Module,
+        modalities: tuple[str, str],
+        rho: float,
+        device: torch.device,
+    ) -> None:
+        self.teacher, self.student = teacher.eval(), student.eval()
+        self.modalities, self.rho, self.device = modalities, rho, device
+        self.correlations: list[Tensor] = []
+        self.losses: list[Tensor] = []
+        self.correct: list[Tensor] = []
+
+    @torch.no_grad()
+    def add(self, batch: dict) -> None:
+        teacher_modality, student_modality = self.modalities
+        labels = batch["label"].to(self.device)
+        teacher_maps = _last_stage_maps(
+            self.teacher, _view0(batch[teacher_modality], 5).to(self.device), labels
+        )[1]
+        logits, student_maps = _last_stage_maps(
+            self.student, _view0(batch[student_modality], 5).to(self.device), labels
+        )
+        theta = batch.get("ir_from_rgb")
+        theta = None if theta is None else _view0(theta, 3).to(self.device)
+        teacher_maps = warp_to(teacher_maps, tuple(student_maps.shape[1:]), theta)
+        self.correlations.append(map_correlation(teacher_maps, student_maps).cpu())
+        self.losses.append(activation_region_losses(teacher_maps, student_maps, self.rho).cpu())
+        self.correct.append((logits.argmax(1) == labels).cpu())
+
+    def result(self) -> ClipAgreement:
+        return ClipAgreement(
+            *(torch.cat(values) for values in (self.correlations, self.losses, self.correct))
+        )
+
+
 def clip_agreement(
     teacher: nn.Module,
     student: nn.Module,
@@ -153,23 +196,10 @@ def clip_agreement(
     whether agreement goes with right answers. Multi-view batches are measured on view 0, the single-clip
     test clip.
     """
-    teacher.eval()
-    student.eval()
-    teacher_modality, student_modality = modalities
-    correlations, losses, correct = [], [], []
+    counts = AgreementCounts(teacher, student, modalities, rho, device)
     for batch in progress_bar(batches, desc="agreement", unit="batch", leave=False, enabled=progress):
-        labels = batch["label"].to(device)
-        teacher_maps = _last_stage_maps(teacher, _view0(batch[teacher_modality], 5).to(device), labels)[1]
-        logits, student_maps = _last_stage_maps(
-            student, _view0(batch[student_modality], 5).to(device), labels
-        )
-        theta = batch.get("ir_from_rgb")
-        theta = None if theta is None else _view0(theta, 3).to(device)
-        teacher_maps = warp_to(teacher_maps, tuple(student_maps.shape[1:]), theta)
-        correlations.append(map_correlation(teacher_maps, student_maps).cpu())
-        losses.append(activation_region_losses(teacher_maps, student_maps, rho).cpu())
-        correct.append((logits.argmax(1) == labels).cpu())
-    return ClipAgreement(*(torch.cat(values) for values in (correlations, losses, correct)))
+        counts.add(batch)
+    return counts.result()
 
 
 def map_correlation(first: Tensor, second: Tensor) -> Tensor:

@@ -23,7 +23,7 @@ from arctic_kd.distill.base import Vanilla
 from arctic_kd.engine import distributed
 from arctic_kd.engine.checkpoint import build_model, load_checkpoint, model_from_checkpoint, model_spec
 from arctic_kd.engine.distributed import DistContext, resolve_device
-from arctic_kd.engine.evaluate import clip_agreement, evaluate_views, sum_over_processes
+from arctic_kd.engine.evaluate import AgreementCounts, evaluate_views, sum_over_processes
 from arctic_kd.engine.precision import autocast, autocast_dtype
 from arctic_kd.engine.train import fit
 from arctic_kd.errors import ArcticError
@@ -211,7 +211,8 @@ def run_eval(
 ) -> dict:
     """Test-split accuracy of a checkpoint on the dataset and protocol of `config.data`: single-clip at the
     top level, multi-view (`data.test_clips` × `data.test_crops`) under "multiview". With a teacher, also
-    how closely the checkpoint's activation maps follow the teacher's (`evaluate.clip_agreement`)."""
+    how closely the checkpoint's activation maps follow the teacher's (`evaluate.AgreementCounts`), measured
+    in the same pass, so the test clips are decoded once."""
     checkpoint = load_checkpoint(checkpoint_path)
     modality = checkpoint["modality"]
     teacher = None if teacher_path is None else _agreement_teacher(teacher_path, checkpoint)
@@ -222,12 +223,14 @@ def run_eval(
             raise ArcticError(f"{path}: trained on other classes than {config.data.root} has")
     device = resolve_device(config.device)
     model = model_from_checkpoint(checkpoint).to(device)
-    metrics = evaluate_views(model, test, modality, len(class_names), device, progress)
+    rho = config.distill.arc.rho
+    agreement = None
     if teacher is not None:
-        rho = config.distill.arc.rho
-        teacher_model = model_from_checkpoint(teacher).to(device)
-        agreement = clip_agreement(teacher_model, model, test, modalities, rho, device, progress).summary()
-        metrics["agreement"] = {**agreement, "teacher": str(teacher_path), "rho": rho}
+        agreement = AgreementCounts(model_from_checkpoint(teacher).to(device), model, modalities, rho, device)
+    visit = None if agreement is None else agreement.add
+    metrics = evaluate_views(model, test, modality, len(class_names), device, progress, visit)
+    if agreement is not None:
+        metrics["agreement"] = {**agreement.result().summary(), "teacher": str(teacher_path), "rho": rho}
     metrics["skipped"] = len(test.report)
     return metrics
 
