@@ -114,5 +114,17 @@ def test_report_is_one_self_contained_page(runs, tmp_path, capsys):
         Image.open(io.BytesIO(base64.b64decode(encoded.split('"')[0]))).verify()
     assert "person_crop: false" in page and "<th>test_top1</th>" in page
     assert 'src="http' not in page and "<script" not in page
+    assert "mean correlation" not in page  # no teacher to agree with
     missing = build_report(runs["ir"], tmp_path / "m.html", data_root=tmp_path / "gone")
     assert "Not available:" in missing.read_text() and missing.read_text().count("base64,") == 2
+
+
+def test_report_measures_how_the_maps_follow_the_teacher_as_eval_does(runs, tmp_path, capsys):
+    student, teacher = str(runs["ir"] / "last.pt"), str(runs["teacher"] / "last.pt")
+    assert main(["eval", student, "--teacher", teacher, "--json"]) == 0
+    agreement = json.loads(capsys.readouterr().out)["agreement"]
+    page = build_report(runs["ir"], tmp_path / "r.html", teacher=teacher, num_samples=1).read_text()
+    expected = f"Over the {agreement['clips']} test clips"
+    assert expected in page and f"mean correlation of {agreement['map_correlation']:.3f}" in page
+    missing = build_report(runs["ir"], tmp_path / "m.html", teacher=teacher, data_root=tmp_path / "gone")
+    assert "Map agreement with the teacher not available:" in missing.read_text()

@@ -204,9 +204,10 @@ Pictures of models and runs, as PNG:
 
 REPORT_DESCRIPTION = """\
 Write one self-contained HTML page for a run folder (images embedded): a summary, the learning curves, the
-confusion matrix, activation maps of the run's network (beside its RGB teacher for a distillation run),
-the metrics of every epoch and the config. Activation examples need the run's dataset; without it the
-page says so.
+confusion matrix, activation maps of the run's network (beside its RGB teacher for a distillation run,
+or the --teacher given), how closely an IR network's maps follow that teacher's over the whole test split
+(as `arctic eval --teacher` measures it), the metrics of every epoch and the config. Activation examples
+need the run's dataset; without it the page says so.
 
   arctic report runs/arctic                      # writes runs/arctic/report.html
   arctic report runs/ir --teacher runs/teacher/best.pt --samples 4 --out ir.html

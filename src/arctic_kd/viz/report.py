@@ -8,11 +8,14 @@ from __future__ import annotations
 import base64
 import html
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
 
+from arctic_kd.config import config_from_dict
 from arctic_kd.engine.checkpoint import load_checkpoint
+from arctic_kd.engine.stages import run_eval
 from arctic_kd.errors import ArcticError, DataError
 from arctic_kd.viz.activations import collect_panels, load_model, plot_activation_grid
 from arctic_kd.viz.confusion import plot_checkpoint_confusion
@@ -50,13 +53,15 @@ def build_report(
     checkpoint = load_checkpoint(checkpoint_path)
     records = read_metrics(run_dir / "metrics.jsonl")
     out_html = Path(out_html) if out_html else run_dir / "report.html"
+    teacher = teacher or _named_teacher(checkpoint)
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         curves = _image(plot_learning_curves(run_dir / "metrics.jsonl", work / "curves.png"))
         confusion = _image(plot_checkpoint_confusion(checkpoint_path, work / "confusion.png"))
         activations = _activation_section(
-            checkpoint, checkpoint_path, teacher, num_samples, data_root, work / "activations.png"
+            checkpoint_path, teacher, num_samples, data_root, work / "activations.png"
         )
+    activations += _agreement(checkpoint, checkpoint_path, teacher, data_root)
     sections = [
         f"<h1>Run report: {_e(run_dir.name)}</h1>",
         _summary(run_dir, checkpoint_path, checkpoint, records),
@@ -134,8 +139,15 @@ def _number(value: object) -> str:
     return "" if value is None else str(value)
 
 
+def _named_teacher(checkpoint: dict) -> str | None:
+    """The teacher a distillation run learnt from, if its checkpoint is still where the run found it."""
+    if checkpoint["modality"] != "ir" or checkpoint.get("method") == "ce":
+        return None
+    named = checkpoint["config"].get("distill", {}).get("teacher")
+    return named if named and Path(named).is_file() else None
+
+
 def _activation_section(
-    checkpoint: dict,
     checkpoint_path: Path,
     teacher: str | Path | None,
     num_samples: int,
@@ -143,16 +155,28 @@ def _activation_section(
     out_png: Path,
 ) -> str:
     """The run's network beside its teacher (given, or named by a distillation run), or a note why not."""
-    if teacher is None and checkpoint["modality"] == "ir":
-        named = (
-            checkpoint["config"].get("distill", {}).get("teacher")
-            if checkpoint.get("method") != "ce"
-            else None
-        )
-        teacher = named if named and Path(named).is_file() else None
     paths = [teacher, checkpoint_path] if teacher else [checkpoint_path]
     try:
         samples = collect_panels([load_model(p) for p in paths], data_root, num_samples=num_samples)
     except ArcticError as error:
         return f'<p class="note">Not available: {_e(error)}</p>'
     return _image(plot_activation_grid(samples, out_png), "activation maps")
+
+
+def _agreement(checkpoint: dict, checkpoint_path: Path, teacher: str | Path | None, data_root) -> str:
+    """How closely an IR run's maps follow its RGB teacher's over the whole test split (`arctic eval
+    --teacher`): the pictures above show a few clips, this says whether they are typical."""
+    if teacher is None or checkpoint["modality"] != "ir":
+        return ""
+    config = config_from_dict(checkpoint["config"])
+    if data_root is not None:
+        config = replace(config, data=replace(config.data, root=str(data_root)))
+    try:
+        agreement = run_eval(checkpoint_path, config, progress=False, teacher_path=teacher)["agreement"]
+    except ArcticError as error:
+        return f'<p class="note">Map agreement with the teacher not available: {_e(error)}</p>'
+    return (
+        f"<p>Over the {agreement['clips']} test clips, the class activation maps follow {_e(teacher)}'s with "
+        f"a mean correlation of {agreement['map_correlation']:.3f} (L_ARC {agreement['arc_loss']:.4f} at ρ "
+        f"{agreement['rho']:g}; 1 is the same map, 0 unrelated).</p>"
+    )
