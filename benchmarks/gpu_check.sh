@@ -3,9 +3,10 @@
 #   1. the test suite (but the lint test), whose runs pick the GPU (`device: auto`);
 #   2. training throughput of R(2+1)D-18 (fp32, bf16 AMP, + channels-last, compiled);
 #   3. an IR-only epoch under torchrun + DDP (nccl, one process);
-#   4. the demo's RGB teacher on the GPU (`auto` precision: bf16 autocast, channels-last-3d), its wall
-#      time per epoch in LOGS/teacher-metrics.jsonl: on an H200 the demo's small networks were not faster
-#      than on 2 CPU cores (BENCHMARKS.md), and this is where to find out why.
+#   4. the demo's input pipeline against its teacher's training step on the GPU (bench_input.py), and
+#   5. the demo's RGB teacher on the GPU (`auto` precision: bf16 autocast, channels-last-3d; 10 epochs),
+#      its wall time per epoch in LOGS/teacher-metrics.jsonl: on an H200 the demo's small networks were
+#      not faster than on 2 CPU cores (BENCHMARKS.md), and 4 and 5 are where to find out why.
 # Each step has its own time limit and exit status, so one failure does not hide the others.
 #
 #   benchmarks/gpu_check.sh LOGS [WORK]    # LOGS: one log per step; WORK: data and runs (/tmp/gpu-check)
@@ -35,6 +36,9 @@ step throughput 90 python3 benchmarks/bench_throughput.py --steps 10 --warmup 3 
 step synth 60 python3 -m arctic_kd synth "$work/synth"
 step ddp 60 python3 -m torch.distributed.run --standalone --nproc_per_node 1 -m arctic_kd train --modality ir \
     --out "$work/ddp" --set data.root="$work/synth" --set optim.epochs=1 --set data.cache=false
-step teacher 200 python3 -m arctic_kd train --modality rgb --out "$work/teacher" --set data.root="$work/synth"
+step input 60 python3 benchmarks/bench_input.py --device cuda --workers 0 2 8 --set data.root="$work/synth" \
+    --set data.workers=8
+step teacher 140 python3 -m arctic_kd train --modality rgb --out "$work/teacher" --set data.root="$work/synth" \
+    --set optim.teacher_epochs=10
 cp "$work/teacher/metrics.jsonl" "$logs/teacher-metrics.jsonl"
 exit $status

@@ -350,6 +350,10 @@ class ClipLoader:
         self._loader = self._build()
         self._position = (0, 0)  # (pass, batches of it already read)
 
+    @property
+    def dataset(self) -> PairedClipDataset:
+        return self._dataset.dataset
+
     def shard(self, rank: int, world_size: int, equal_steps: bool) -> ClipLoader:
         """Read only process `rank`'s share of each pass: batch k of every process together make batch k of
         a single process. `equal_steps` (training) pads the share so every process takes as many steps as

@@ -1,0 +1,99 @@
+"""Is a run bound by its input pipeline? Training clips per second the configured loader delivers alone,
+against what one training step of the configured networks consumes.
+
+    python benchmarks/bench_input.py                        # the demo preset on data/synth, CPU
+    python benchmarks/bench_input.py --workers 0 2 8 --device cuda
+    python benchmarks/bench_input.py --set data.cache=false --workers 2 8
+
+With `data.cache` (the demo's) every video is decoded once into memory and clips are cut from it; the
+loader passes below are read after that, with the given numbers of DataLoader workers (a run reads them
+with none: `loaders._prepare_cache`). The step rate is forward + backward + SGD of the configured RGB
+teacher on random clips of the same shape, so the two rates bound a teacher epoch from either side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from arctic_kd.cli import resolve_config
+from arctic_kd.config import load_config
+from arctic_kd.data.dataset import ClipLoader
+from arctic_kd.data.loaders import frame_cache_for, make_loaders
+from arctic_kd.models import video_resnet
+
+
+def loader_rate(train: ClipLoader, workers: int, passes: int) -> float:
+    """Clips per second over `passes` passes of a copy of the training loader with `workers` workers."""
+    loader = ClipLoader(
+        train.dataset,  # the same augmented clips the run reads
+        train.batch_size,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+    )
+    clips, start = 0, time.perf_counter()
+    for _ in range(passes):
+        for batch in loader:
+            clips += len(batch["label"])
+    return clips / (time.perf_counter() - start)
+
+
+def step_rate(config, num_classes: int, device: torch.device, steps: int) -> float:
+    """Clips per second of teacher training steps on random clips of the configured shape."""
+    data, spec = config.data, config.teacher
+    model = video_resnet(spec.arch, spec.depth, num_classes=num_classes, width=spec.width).to(device)
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    clips = torch.randn(data.batch_size, 3, data.num_frames, data.rgb_size, data.rgb_size, device=device)
+    labels = torch.randint(0, num_classes, (data.batch_size,), device=device)
+
+    def step() -> None:
+        loss = torch.nn.functional.cross_entropy(model(clips), labels)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+    for _ in range(3):  # warm-up: allocator, cuDNN autotuning
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * data.batch_size / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--config", default="demo", help="config file or preset name (default: demo)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="loader workers to try")
+    parser.add_argument("--passes", type=int, default=2, help="training-split passes per loader setting")
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    config = load_config(resolve_config(args.config), args.set)
+    device = torch.device(args.device)
+    start = time.perf_counter()
+    train, _, class_names = make_loaders(
+        config.data, ("rgb", "ir"), config.seed, frame_cache_for(config.data)
+    )
+    print(f"loaders ready in {time.perf_counter() - start:.1f} s (cache: {config.data.cache})")
+    data = config.data
+    print(f"| measurement ({data.num_frames}×{data.rgb_size}², batch {data.batch_size}) | clips/s |")
+    print("| --- | --- |")
+    for workers in args.workers:
+        rate = loader_rate(train, workers, args.passes)
+        print(f"| paired training clips, loader workers: {workers} | {rate:.1f} |")
+    rate = step_rate(config, len(class_names), device, args.steps)
+    print(f"| teacher training step on {device.type}, {torch.get_num_threads()} threads | {rate:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
