@@ -7,8 +7,9 @@ against what one training step of the configured networks consumes.
 
 With `data.cache` (the demo's) every video is decoded once into memory and clips are cut from it; the
 loader passes below are read after that, with the given numbers of DataLoader workers (a run reads them
-with none: `loaders._prepare_cache`). The step rate is forward + backward + SGD of the configured RGB
-teacher on random clips of the same shape, so the two rates bound a teacher epoch from either side.
+with none: `loaders._prepare_cache`). The clips are paired RGB + IR, as distillation reads them (a
+teacher's own run cuts RGB only, a little less work). The step rate is forward + backward + SGD of the
+configured RGB teacher on random clips of the same shape, in the run's precision and memory format.
 """
 
 from __future__ import annotations
@@ -17,22 +18,25 @@ import argparse
 import time
 
 import torch
+from bench_throughput import Setting, time_training_steps
 
 from arctic_kd.cli import resolve_config
-from arctic_kd.config import load_config
+from arctic_kd.config import Config, load_config
 from arctic_kd.data.dataset import ClipLoader
 from arctic_kd.data.loaders import frame_cache_for, make_loaders
-from arctic_kd.models import video_resnet
+from arctic_kd.engine.checkpoint import build_model, model_spec
+from arctic_kd.engine.precision import autocast_dtype
 
 
-def loader_rate(train: ClipLoader, workers: int, passes: int) -> float:
+def loader_rate(train: ClipLoader, workers: int, passes: int, seed: int) -> float:
     """Clips per second over `passes` passes of a copy of the training loader with `workers` workers."""
     loader = ClipLoader(
-        train.dataset,  # the same augmented clips the run reads
+        train.dataset,  # the run's augmentation, cut from the same cache
         train.batch_size,
         shuffle=True,
         num_workers=workers,
         drop_last=True,
+        seed=seed,
     )
     clips, start = 0, time.perf_counter()
     for _ in range(passes):
@@ -41,30 +45,18 @@ def loader_rate(train: ClipLoader, workers: int, passes: int) -> float:
     return clips / (time.perf_counter() - start)
 
 
-def step_rate(config, num_classes: int, device: torch.device, steps: int) -> float:
-    """Clips per second of teacher training steps on random clips of the configured shape."""
-    data, spec = config.data, config.teacher
-    model = video_resnet(spec.arch, spec.depth, num_classes=num_classes, width=spec.width).to(device)
-    optimiser = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    clips = torch.randn(data.batch_size, 3, data.num_frames, data.rgb_size, data.rgb_size, device=device)
-    labels = torch.randint(0, num_classes, (data.batch_size,), device=device)
-
-    def step() -> None:
-        loss = torch.nn.functional.cross_entropy(model(clips), labels)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-
-    for _ in range(3):  # warm-up: allocator, cuDNN autotuning
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * data.batch_size / (time.perf_counter() - start)
+def step_rate(config: Config, num_classes: int, device: torch.device, steps: int) -> float:
+    """Clips per second of the configured RGB teacher's training steps on random clips, in the run's
+    precision and memory format on `device` (as `engine.train` sets them up)."""
+    data, teacher = config.data, config.teacher
+    model = build_model(
+        model_spec(teacher.arch, teacher.depth, teacher.width, teacher.dropout, 3, num_classes)
+    )
+    clips = torch.randn(data.batch_size, 3, data.num_frames, data.rgb_size, data.rgb_size)
+    channels_last = config.train.channels_last and device.type == "cuda"
+    setting = Setting(config.train.precision, amp=False, channels_last=channels_last)
+    dtype = autocast_dtype(config.train.precision, device)
+    return time_training_steps(model, clips, num_classes, setting, dtype, steps, 3, device)["clips_per_s"]
 
 
 def main() -> None:
@@ -89,10 +81,11 @@ def main() -> None:
     print(f"| measurement ({data.num_frames}×{data.rgb_size}², batch {data.batch_size}) | clips/s |")
     print("| --- | --- |")
     for workers in args.workers:
-        rate = loader_rate(train, workers, args.passes)
+        rate = loader_rate(train, workers, args.passes, config.seed)
         print(f"| paired training clips, loader workers: {workers} | {rate:.1f} |")
     rate = step_rate(config, len(class_names), device, args.steps)
-    print(f"| teacher training step on {device.type}, {torch.get_num_threads()} threads | {rate:.1f} |")
+    where = f"{device.type}, {torch.get_num_threads()} threads, precision {config.train.precision}"
+    print(f"| teacher training step on {where} | {rate:.1f} |")
 
 
 if __name__ == "__main__":

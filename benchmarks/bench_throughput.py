@@ -14,15 +14,14 @@ its Conv3d weight gradient is wrong, as training does (`arctic_kd.engine.precisi
 from __future__ import annotations
 
 import argparse
-import contextlib
 import platform
 import time
 from dataclasses import dataclass
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from arctic_kd.engine.precision import backward_kernels, onednn_conv3d_backward_is_sound
+from arctic_kd.engine.precision import autocast, backward_kernels, onednn_conv3d_backward_is_sound
 from arctic_kd.models import video_resnet
 
 NUM_CLASSES = 60  # NTU RGB+D 60
@@ -47,42 +46,56 @@ TINY_SETTINGS = ("fp32", "AMP", "AMP + channels-last")
 
 
 def measure(setting: Setting, args: argparse.Namespace, device: torch.device) -> dict:
-    """Clips per second over `args.steps` training steps, after `args.warmup` untimed ones."""
+    """Clips per second over `args.steps` training steps of `args.arch`-18, after `args.warmup` untimed."""
     torch.manual_seed(0)
+    model = video_resnet(args.arch, 18, num_classes=NUM_CLASSES)
+    clips = torch.randn(args.batch, 3, args.frames, args.size, args.size)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[args.amp_dtype] if setting.amp else None
+    return time_training_steps(model, clips, NUM_CLASSES, setting, dtype, args.steps, args.warmup, device)
+
+
+def time_training_steps(
+    model: nn.Module,
+    clips: Tensor,
+    num_classes: int,
+    setting: Setting,
+    amp_dtype: torch.dtype | None,
+    steps: int,
+    warmup: int,
+    device: torch.device,
+) -> dict:
+    """Forward, backward and SGD steps on one batch of random `clips`, timed as `arctic train` runs them."""
     memory = torch.channels_last_3d if setting.channels_last else torch.contiguous_format
-    model = video_resnet(args.arch, 18, num_classes=NUM_CLASSES).to(device, memory_format=memory).train()
+    model = model.to(device, memory_format=memory).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     step_model: nn.Module = torch.compile(model) if setting.compile else model
-    clips = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=device)
-    clips = clips.contiguous(memory_format=memory)
-    labels = torch.randint(NUM_CLASSES, (args.batch,), device=device)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[args.amp_dtype]
-    scaler = torch.amp.GradScaler(device.type, enabled=setting.amp and dtype == torch.float16)
+    clips = clips.to(device).contiguous(memory_format=memory)
+    labels = torch.randint(num_classes, (len(clips),), device=device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
     def step() -> None:
-        autocast = torch.autocast(device.type, dtype=dtype) if setting.amp else contextlib.nullcontext()
-        with autocast:
+        with autocast(amp_dtype, device):
             loss = nn.functional.cross_entropy(step_model(clips), labels)
         optimizer.zero_grad(set_to_none=True)
-        with backward_kernels(dtype if setting.amp else None, device):  # as `arctic train` runs it
+        with backward_kernels(amp_dtype, device):  # as `arctic train` runs it
             scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
 
-    for _ in range(args.warmup):
+    for _ in range(warmup):
         step()
     _sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
-    for _ in range(args.steps):
+    for _ in range(steps):
         step()
     _sync(device)
     seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
     return {
-        "clips_per_s": args.batch * args.steps / seconds,
-        "step_s": seconds / args.steps,
+        "clips_per_s": len(clips) * steps / seconds,
+        "step_s": seconds / steps,
         "peak_gib": peak,
     }
 

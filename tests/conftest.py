@@ -18,5 +18,6 @@ def tiny_dataset(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def seeded_torch():
-    """Every test draws the same random tensors whatever ran before it, so a failure reproduces alone."""
+    """Every test body draws the same random tensors whatever tests ran before it, so a failure reproduces
+    when the test runs alone (module- and session-scoped fixtures are built before this seeds)."""
     torch.manual_seed(0)

@@ -101,18 +101,20 @@ def test_eval_with_a_teacher_measures_how_a_students_maps_follow_it(
     run = ["--set", f"data.root={tiny_dataset}", *TINY_RUN]
     assert main(["train", "--modality", "ir", "--out", str(student), *run]) == 0
     capsys.readouterr()
-    loaders = []
+    loaders, make_view_loader = [], stages.make_view_loader
 
     def counted_view_loader(*args, **kwargs):
         loader, class_names = make_view_loader(*args, **kwargs)
         loaders.append(CountedPasses(loader))
         return loaders[-1], class_names
 
-    make_view_loader = stages.make_view_loader
     monkeypatch.setattr(stages, "make_view_loader", counted_view_loader)
+    monkeypatch.setattr(stages, "make_loaders", None)  # eval must not open a second way into the clips
     assert main(["eval", str(student / "last.pt"), "--teacher", str(teacher / "last.pt"), "--json"]) == 0
     assert [loader.passes for loader in loaders] == [1], "accuracy and agreement share one decoding pass"
-    agreement = json.loads(capsys.readouterr().out)["agreement"]
+    metrics = json.loads(capsys.readouterr().out)
+    agreement = metrics["agreement"]
+    assert agreement["clips"] == metrics["samples"]
     assert agreement["clips"] == 6 and agreement["teacher"] == str(teacher / "last.pt")
     assert -1.0 <= agreement["map_correlation"] <= 1.0 and 0.0 < agreement["arc_loss"] <= 1.0
     assert main(["eval", str(student / "last.pt"), "--teacher", str(teacher / "last.pt")]) == 0

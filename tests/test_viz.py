@@ -128,3 +128,5 @@ def test_report_measures_how_the_maps_follow_the_teacher_as_eval_does(runs, tmp_
     assert expected in page and f"mean correlation of {agreement['map_correlation']:.3f}" in page
     missing = build_report(runs["ir"], tmp_path / "m.html", teacher=teacher, data_root=tmp_path / "gone")
     assert "Map agreement with the teacher not available:" in missing.read_text()
+    ir_teacher = build_report(runs["ir"], tmp_path / "i.html", teacher=runs["ir-other"] / "last.pt")
+    assert "not available: --teacher compares an IR student with an RGB teacher" in ir_teacher.read_text()

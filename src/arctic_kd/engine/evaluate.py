@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from arctic_kd.distill.arctic import activation_region_losses, class_maps, warp_to
 from arctic_kd.engine import distributed
 from arctic_kd.engine.distributed import DistContext
+from arctic_kd.errors import ArcticError
 from arctic_kd.progress import progress_bar
 
 
@@ -96,22 +97,22 @@ def evaluate_views(
     num_classes: int,
     device: torch.device,
     progress: bool = False,
-    visit: Callable[[dict], None] | None = None,
+    on_batch: Callable[[dict], None] | None = None,
 ) -> dict:
     """Single-clip and multi-view accuracy in one pass over multi-view clips (N, V, C, T, H, W).
 
     The top-level metrics are view 0's (the single-clip test clip, so they equal `evaluate`'s on the
     single-clip loader); "multiview" holds those of the probabilities averaged over all V views, and
     "views" is V. Plain (N, C, T, H, W) batches count as one view. Views run through the model one at a
-    time, so memory stays that of a single-clip batch. Each batch is also handed to `visit`, so another
-    measurement (`AgreementCounts.add`) shares this pass's decoding instead of paying for its own.
+    time, so memory stays that of a single-clip batch. Each batch is also handed to `on_batch`, so another
+    measurement (`AgreementMeter.add`) shares this pass's decoding instead of paying for its own.
     """
     model.eval()
     single, multiview = ScoreCounts(num_classes), ScoreCounts(num_classes)
     views = 1
     for batch in progress_bar(batches, desc="eval views", unit="batch", leave=False, enabled=progress):
-        if visit is not None:
-            visit(batch)
+        if on_batch is not None:
+            on_batch(batch)
         clips = batch[modality]
         if clips.ndim == 5:
             clips = clips[:, None]
@@ -140,8 +141,9 @@ class ClipAgreement:
         }
 
 
-class AgreementCounts:
-    """Per-clip teacher–student map agreement, gathered batch by batch (see `clip_agreement`)."""
+class AgreementMeter:
+    """Per-clip teacher–student map agreement, gathered batch by batch (see `clip_agreement`), so that it
+    can share another pass over the test clips (`evaluate_views(..., on_batch=meter.add)`)."""
 
     def __init__(
         self,
@@ -159,6 +161,8 @@ class AgreementCounts:
 
     @torch.no_grad()
     def add(self, batch: dict) -> None:
+        """Measure the batch's view 0, the single-clip test clip (its own student forward: the maps need
+        the last stage's features, which a plain forward does not return)."""
         teacher_modality, student_modality = self.modalities
         labels = batch["label"].to(self.device)
         teacher_maps = _last_stage_maps(
@@ -175,6 +179,8 @@ class AgreementCounts:
         self.correct.append((logits.argmax(1) == labels).cpu())
 
     def result(self) -> ClipAgreement:
+        if not self.correct:
+            raise ArcticError("no test clips to compare the maps on (every test sample was skipped?)")
         return ClipAgreement(
             *(torch.cat(values) for values in (self.correlations, self.losses, self.correct))
         )
@@ -196,7 +202,7 @@ def clip_agreement(
     whether agreement goes with right answers. Multi-view batches are measured on view 0, the single-clip
     test clip.
     """
-    counts = AgreementCounts(teacher, student, modalities, rho, device)
+    counts = AgreementMeter(teacher, student, modalities, rho, device)
     for batch in progress_bar(batches, desc="agreement", unit="batch", leave=False, enabled=progress):
         counts.add(batch)
     return counts.result()

@@ -23,7 +23,7 @@ from arctic_kd.distill.base import Vanilla
 from arctic_kd.engine import distributed
 from arctic_kd.engine.checkpoint import build_model, load_checkpoint, model_from_checkpoint, model_spec
 from arctic_kd.engine.distributed import DistContext, resolve_device
-from arctic_kd.engine.evaluate import AgreementCounts, evaluate_views, sum_over_processes
+from arctic_kd.engine.evaluate import AgreementMeter, evaluate_views, sum_over_processes
 from arctic_kd.engine.precision import autocast, autocast_dtype
 from arctic_kd.engine.train import fit
 from arctic_kd.errors import ArcticError
@@ -211,7 +211,7 @@ def run_eval(
 ) -> dict:
     """Test-split accuracy of a checkpoint on the dataset and protocol of `config.data`: single-clip at the
     top level, multi-view (`data.test_clips` × `data.test_crops`) under "multiview". With a teacher, also
-    how closely the checkpoint's activation maps follow the teacher's (`evaluate.AgreementCounts`), measured
+    how closely the checkpoint's activation maps follow the teacher's (`evaluate.AgreementMeter`), measured
     in the same pass, so the test clips are decoded once."""
     checkpoint = load_checkpoint(checkpoint_path)
     modality = checkpoint["modality"]
@@ -226,9 +226,9 @@ def run_eval(
     rho = config.distill.arc.rho
     agreement = None
     if teacher is not None:
-        agreement = AgreementCounts(model_from_checkpoint(teacher).to(device), model, modalities, rho, device)
-    visit = None if agreement is None else agreement.add
-    metrics = evaluate_views(model, test, modality, len(class_names), device, progress, visit)
+        agreement = AgreementMeter(model_from_checkpoint(teacher).to(device), model, modalities, rho, device)
+    on_batch = None if agreement is None else agreement.add
+    metrics = evaluate_views(model, test, modality, len(class_names), device, progress, on_batch)
     if agreement is not None:
         metrics["agreement"] = {**agreement.result().summary(), "teacher": str(teacher_path), "rho": rho}
     metrics["skipped"] = len(test.report)

@@ -61,7 +61,7 @@ def build_report(
         activations = _activation_section(
             checkpoint_path, teacher, num_samples, data_root, work / "activations.png"
         )
-    activations += _agreement(checkpoint, checkpoint_path, teacher, data_root)
+    agreement = _agreement(checkpoint, checkpoint_path, teacher, data_root)
     sections = [
         f"<h1>Run report: {_e(run_dir.name)}</h1>",
         _summary(run_dir, checkpoint_path, checkpoint, records),
@@ -71,6 +71,7 @@ def build_report(
         confusion,
         "<h2>Activation regions</h2>",
         activations,
+        agreement,
         "<h2>Metrics per epoch</h2>",
         _metrics_table(records),
         "<h2>Config</h2>",
@@ -169,10 +170,11 @@ def _agreement(checkpoint: dict, checkpoint_path: Path, teacher: str | Path | No
     if teacher is None or checkpoint["modality"] != "ir":
         return ""
     config = config_from_dict(checkpoint["config"])
-    if data_root is not None:
-        config = replace(config, data=replace(config.data, root=str(data_root)))
+    # view 0 is all the agreement reads; whatever device the run trained on, this machine's
+    data = replace(config.data, test_clips=1, test_crops=1, root=str(data_root or config.data.root))
+    config = replace(config, data=data, device="auto")
     try:
-        agreement = run_eval(checkpoint_path, config, progress=False, teacher_path=teacher)["agreement"]
+        agreement = run_eval(checkpoint_path, config, teacher_path=teacher)["agreement"]
     except ArcticError as error:
         return f'<p class="note">Map agreement with the teacher not available: {_e(error)}</p>'
     return (
