@@ -11,9 +11,11 @@ import pytest
 from arctic_kd.data.ntu import SampleName, index_ntu
 from arctic_kd.data.protocols import split
 from arctic_kd.data.skeleton import read_skeleton
-from arctic_kd.data.synth import ACTIONS, SynthConfig, generate, is_rendered
+from arctic_kd.data.synth import ACTIONS, SynthConfig, generate, is_rendered, rendered_config
 from arctic_kd.data.synth.dataset import render_take, sample_paths
 from arctic_kd.data.video import VideoReader
+from arctic_kd.demo import ensure_synthetic
+from arctic_kd.errors import ArcticError
 
 TINY = SynthConfig(num_classes=2, performers=3, setups=2, replications=1, min_frames=10, max_frames=12)
 
@@ -38,6 +40,18 @@ def test_layout_names_and_class_file(tiny_root):
     assert is_rendered(tiny_root, TINY)
     assert not is_rendered(tiny_root, dataclasses.replace(TINY, seed=1))
     assert json.loads((tiny_root / "synth.json").read_text())["samples"] == len(names)
+
+
+def test_a_pipeline_uses_the_synthetic_dataset_it_finds_and_never_renders_over_another(tiny_root, capsys):
+    modified = (tiny_root / "synth.json").stat().st_mtime_ns
+    assert rendered_config(tiny_root) == TINY
+    assert ensure_synthetic(tiny_root, None, progress=False) == TINY  # as `arctic bench --data DIR` reads it
+    said = capsys.readouterr().out
+    assert f"using the synthetic dataset in {tiny_root} (num_classes=2, performers=3" in said
+    assert ensure_synthetic(tiny_root, TINY, progress=False) == TINY
+    with pytest.raises(ArcticError, match=r"rendered with other settings \(seed=0; asked: seed=1\)"):
+        ensure_synthetic(tiny_root, dataclasses.replace(TINY, seed=1), progress=False)
+    assert (tiny_root / "synth.json").stat().st_mtime_ns == modified  # nothing was rendered again
 
 
 def test_videos_have_kinect_like_geometry(tiny_root):

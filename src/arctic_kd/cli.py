@@ -419,13 +419,19 @@ def _checkpoint_config(checkpoint: dict, overrides: list[str]):
     return config_from_dict(apply_overrides(checkpoint["config"], overrides))
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def _asked_synth(args: argparse.Namespace):
+    """The synthetic dataset --synth-seed asks for; None: whichever --data holds (see `ensure_synthetic`)."""
     from arctic_kd.data.synth import SynthConfig
+
+    return None if args.synth_seed is None else SynthConfig(seed=args.synth_seed)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
     from arctic_kd.demo import Row, gap_sentence, run_demo, table
 
     config = _config(args)
     config.data.root = str(args.data)
-    results = run_demo(config, args.out, SynthConfig(seed=args.synth_seed))
+    results = run_demo(config, args.out, _asked_synth(args))
     print(table([Row(**r) for r in results["rows"]]))
     print(gap_sentence(results["gap_recovered"]))
     print(f"total {results['seconds'] / 60:.1f} min; results: {args.out / 'results.json'}")
@@ -465,7 +471,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         load_variants,
         run_bench,
     )
-    from arctic_kd.data.synth import SynthConfig
     from arctic_kd.demo import ensure_synthetic
 
     variants = load_variants(VARIANTS_FILE, *args.variants)
@@ -478,7 +483,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             setattr(plan, key, tuple(getattr(args, key)))
     check_plan(plan, variants)
     base = build_base(plan, resolve_config(args.config or plan.config), args.set, str(args.data))
-    ensure_synthetic(args.data, SynthConfig(seed=args.synth_seed))
+    ensure_synthetic(args.data, _asked_synth(args))
     summary = run_bench(plan, variants, base, args.out, command="arctic " + shlex.join(args.argv))
     print(bench_markdown(summary))
     print(f"written: {args.out / 'bench.json'}, {args.out / 'bench.md'}, {args.out / 'bench.png'}")
@@ -681,7 +686,11 @@ def _add_synthetic_run_options(
     )
     parser.add_argument("--out", type=Path, default=Path(out), help="run folder (default: %(default)s)")
     parser.add_argument(
-        "--synth-seed", type=int, default=0, help="seed of the synthetic dataset (default: %(default)s)"
+        "--synth-seed",
+        type=int,
+        help="seed of the synthetic dataset to render into an empty --data (default: 0); without it, a "
+        "synthetic dataset already in --data is used whatever its settings, and with it, one of other "
+        "settings is an error",
     )
     _add_config_options(parser, config, config_help)
 

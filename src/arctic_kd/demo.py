@@ -16,8 +16,9 @@ from pathlib import Path
 
 from arctic_kd.config import Config
 from arctic_kd.data.cache import FrameCache
-from arctic_kd.data.synth import SynthConfig, generate, is_rendered
+from arctic_kd.data.synth import SynthConfig, differences, generate, rendered_config
 from arctic_kd.engine.stages import run_distill, run_train
+from arctic_kd.errors import ArcticError
 
 
 @dataclass
@@ -30,12 +31,29 @@ class Row:
     multiview_top1: float = math.nan  # final model on data.test_clips × test_crops views (NaN: older runs)
 
 
-def ensure_synthetic(root: Path, synth: SynthConfig, progress: bool = True) -> None:
-    if is_rendered(root, synth):
-        print(f"using the synthetic dataset in {root}")
-        return
+def ensure_synthetic(root: Path, synth: SynthConfig | None, progress: bool = True) -> SynthConfig:
+    """The synthetic dataset in `root`, rendered first if `root` holds none.
+
+    With `synth` None any complete synthetic dataset there is used as it was rendered (`arctic synth
+    --ir-object-contrast 0 DIR`, then `arctic bench --data DIR`), and the default one is rendered into an
+    empty folder. A `synth` that differs from what `root` holds is an error, never a silent re-render over
+    it.
+    """
+    rendered = rendered_config(root)
+    if rendered is not None and synth not in (None, rendered):
+        raise ArcticError(
+            f"{root} holds a synthetic dataset rendered with other settings "
+            f"({', '.join(differences(rendered, synth))}; asked: {', '.join(differences(synth, rendered))}): "
+            f"give another --data folder, or delete {root} to have it rendered with the asked settings"
+        )
+    if rendered is not None:
+        changed = differences(rendered, SynthConfig())
+        print(f"using the synthetic dataset in {root}" + (f" ({', '.join(changed)})" if changed else ""))
+        return rendered
+    synth = synth or SynthConfig()
     print(f"rendering the synthetic dataset into {root} ({len(synth.sample_names())} samples)")
     generate(root, synth, progress=progress)
+    return synth
 
 
 def run_pipeline(
@@ -94,7 +112,7 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def run_demo(config: Config, out: Path, synth: SynthConfig, progress: bool = True) -> dict:
+def run_demo(config: Config, out: Path, synth: SynthConfig | None, progress: bool = True) -> dict:
     ensure_synthetic(Path(config.data.root), synth, progress)
     start = time.perf_counter()
     rows = run_pipeline(config, out, _shared_cache(config), progress)

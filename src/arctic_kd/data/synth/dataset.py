@@ -14,7 +14,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import cv2
@@ -348,6 +348,25 @@ def is_rendered(root: Path, config: SynthConfig) -> bool:
     except json.JSONDecodeError:
         return False
     return done == _meta(config)
+
+
+def rendered_config(root: Path) -> SynthConfig | None:
+    """The configuration of the complete synthetic dataset in `root`; None when there is none."""
+    try:
+        done = json.loads((root / META_FILE).read_text())
+        config = SynthConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in done["config"].items()})
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    return config if done == _meta(config) else None
+
+
+def differences(config: SynthConfig, other: SynthConfig) -> list[str]:
+    """`knob=value` for each knob of `config` that differs from `other`."""
+    return [
+        f"{f.name}={getattr(config, f.name)}"
+        for f in fields(config)
+        if getattr(config, f.name) != getattr(other, f.name)
+    ]
 
 
 def _meta(config: SynthConfig) -> dict:
