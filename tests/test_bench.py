@@ -45,6 +45,7 @@ TINY = [
     "student.width=0.125",
 ]
 EVERY_METHOD = ("ir_only", "kd", "fitnets", "at", "sp", "rkd", "afd", "dkd", "arctic", "arctic-no-arm")
+DATASET = "data/tiny, synthetic: num_classes=2"  # what `arctic bench` writes above its tables
 
 
 @pytest.mark.parametrize("path", [p for p in BENCH_FILES if p != VARIANTS_FILE], ids=lambda p: p.name)
@@ -118,7 +119,9 @@ def benched(tiny_dataset, tmp_path_factory):
         for stage in ("run_train", "run_distill"):
             original = getattr(bench, stage)
             patch.setattr(bench, stage, _counted(calls, stage, original))
-        summary = run_bench(plan, variants, base, out, progress=False, command="arctic bench --test")
+        summary = run_bench(
+            plan, variants, base, out, progress=False, command="arctic bench --test", dataset=DATASET
+        )
     return SimpleNamespace(plan=plan, base=base, variants=variants, out=out, summary=summary, calls=calls)
 
 
@@ -151,11 +154,12 @@ def test_bench_writes_json_markdown_and_a_plot(benched):
     b = benched
     out = b.out
     saved = json.loads((out / "bench.json").read_text())
-    assert saved["command"] == "arctic bench --test"
+    assert saved["command"] == "arctic bench --test" and saved["dataset"] == DATASET
     methods = saved["protocols"]["ntu60-xsub"]
     record = json.loads((out / "ntu60-xsub" / "seed0" / "kd" / "result.json").read_text())
     assert methods["kd"]["top1"]["values"] == [record["top1"]] and methods["kd"]["label"] == "KD"
     table = (out / "bench.md").read_text()
+    assert f"Data: {DATASET}." in table
     for label in ("RGB teacher", "IR only", "KD", "FitNets", "AT", "SP", "RKD", "AFD", "DKD", "ARCTIC − ARM"):
         assert f"| {label} |" in table
     mv = record["multiview_top1"]
@@ -173,7 +177,9 @@ def test_a_second_invocation_trains_nothing_and_reports_the_same(benched):
     with pytest.MonkeyPatch.context() as patch:
         for stage in ("run_train", "run_distill"):
             patch.setattr(bench, stage, _counted(calls, stage, None))
-        again = run_bench(b.plan, b.variants, b.base, out, progress=False, command="arctic bench --test")
+        again = run_bench(
+            b.plan, b.variants, b.base, out, progress=False, command="arctic bench --test", dataset=DATASET
+        )
     assert calls == []
     assert {p: p.stat().st_mtime_ns for p in out.rglob("metrics.jsonl")} == logs
     assert again["protocols"] == b.summary["protocols"]

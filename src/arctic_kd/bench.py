@@ -177,8 +177,10 @@ def run_bench(
     out: Path,
     progress: bool = True,
     command: str = "",
+    dataset: str = "",
 ) -> dict:
-    """Train what is missing, then write OUT/bench.json, OUT/bench.md and OUT/bench.png."""
+    """Train what is missing, then write OUT/bench.json, OUT/bench.md and OUT/bench.png; `command` and
+    `dataset` (which data, e.g. a synthetic render's settings) are written above the tables."""
     teachers, runs = plan_runs(plan, variants, base, out)
     planned = [run for teacher in teachers for run in (teacher, *_runs_of(runs, teacher))]
     done = [_finished(run) for run in planned]  # checks every recorded config before training anything
@@ -197,7 +199,7 @@ def run_bench(
             eta = f"; about {left * trained_seconds / trained / 60:.0f} min left" if left else ""
             say(f"{where}: top-1 {result.top1:.1f}, top-5 {result.top5:.1f} in {result.seconds:.0f} s{eta}")
         results.append(result)
-    summary = summarise(plan, variants, results, command)
+    summary = summarise(plan, variants, results, command, dataset)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "bench.md").write_text(bench_markdown(summary) + "\n")
@@ -387,7 +389,9 @@ def paired_difference(reference: list[float], method: list[float]) -> dict | Non
     }
 
 
-def summarise(plan: BenchPlan, variants: dict[str, Variant], results: list[RunResult], command: str) -> dict:
+def summarise(
+    plan: BenchPlan, variants: dict[str, Variant], results: list[RunResult], command: str, dataset: str = ""
+) -> dict:
     """Per protocol and method: mean ± std over seeds of top-1, top-5, multi-view top-1, wall time, the
     gap recovered and the paired difference from ARCTIC."""
     names = [TEACHER, *plan.methods]
@@ -417,6 +421,7 @@ def summarise(plan: BenchPlan, variants: dict[str, Variant], results: list[RunRe
         protocols[protocol] = methods
     return {
         "command": command,
+        "dataset": dataset,
         "plan": plain_dict(plan),
         "variants": {name: plain_dict(variants[name]) for name in plan.methods},
         "protocols": protocols,
@@ -442,6 +447,8 @@ def bench_markdown(summary: dict) -> str:
     lines = []
     if summary["command"]:
         lines += ["```bash", summary["command"], "```", ""]
+    if summary["dataset"]:
+        lines += [f"Data: {summary['dataset']}.", ""]
     lines.append(
         f"Seeds {', '.join(map(str, plan['seeds']))}; mean ± std over seeds of the final epoch's accuracy."
     )

@@ -471,6 +471,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         load_variants,
         run_bench,
     )
+    from arctic_kd.data.synth import describe_settings
     from arctic_kd.demo import ensure_synthetic
 
     variants = load_variants(VARIANTS_FILE, *args.variants)
@@ -483,8 +484,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             setattr(plan, key, tuple(getattr(args, key)))
     check_plan(plan, variants)
     base = build_base(plan, resolve_config(args.config or plan.config), args.set, str(args.data))
-    ensure_synthetic(args.data, _asked_synth(args))
-    summary = run_bench(plan, variants, base, args.out, command="arctic " + shlex.join(args.argv))
+    dataset = f"{args.data}, synthetic: {describe_settings(ensure_synthetic(args.data, _asked_synth(args)))}"
+    summary = run_bench(
+        plan, variants, base, args.out, command="arctic " + shlex.join(args.argv), dataset=dataset
+    )
     print(bench_markdown(summary))
     print(f"written: {args.out / 'bench.json'}, {args.out / 'bench.md'}, {args.out / 'bench.png'}")
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from arctic_kd.config import Config
 from arctic_kd.data.cache import FrameCache
-from arctic_kd.data.synth import SynthConfig, differences, generate, rendered_config
+from arctic_kd.data.synth import SynthConfig, describe_settings, differences, generate, rendered_config
 from arctic_kd.engine.stages import run_distill, run_train
 from arctic_kd.errors import ArcticError
 
@@ -47,8 +47,7 @@ def ensure_synthetic(root: Path, synth: SynthConfig | None, progress: bool = Tru
             f"give another --data folder, or delete {root} to have it rendered with the asked settings"
         )
     if rendered is not None:
-        changed = differences(rendered, SynthConfig())
-        print(f"using the synthetic dataset in {root}" + (f" ({', '.join(changed)})" if changed else ""))
+        print(f"using the synthetic dataset in {root} ({describe_settings(rendered)})")
         return rendered
     synth = synth or SynthConfig()
     print(f"rendering the synthetic dataset into {root} ({len(synth.sample_names())} samples)")

@@ -360,6 +360,11 @@ def rendered_config(root: Path) -> SynthConfig | None:
     return config if done == _meta(config) else None
 
 
+def describe_settings(config: SynthConfig) -> str:
+    """How a render differs from the default dataset, for logs and bench tables."""
+    return ", ".join(differences(config, SynthConfig())) or "the default settings"
+
+
 def differences(config: SynthConfig, other: SynthConfig) -> list[str]:
     """`knob=value` for each knob of `config` that differs from `other`."""
     return [
