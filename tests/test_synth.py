@@ -12,10 +12,11 @@ from arctic_kd.data.ntu import SampleName, index_ntu
 from arctic_kd.data.protocols import split
 from arctic_kd.data.skeleton import read_skeleton
 from arctic_kd.data.synth import ACTIONS, SynthConfig, generate, is_rendered, rendered_config
+from arctic_kd.data.synth import dataset as synth_dataset
 from arctic_kd.data.synth.dataset import render_take, sample_paths
 from arctic_kd.data.video import VideoReader
 from arctic_kd.demo import ensure_synthetic
-from arctic_kd.errors import ArcticError
+from arctic_kd.errors import ArcticError, DataError
 
 TINY = SynthConfig(num_classes=2, performers=3, setups=2, replications=1, min_frames=10, max_frames=12)
 
@@ -52,6 +53,35 @@ def test_a_pipeline_uses_the_synthetic_dataset_it_finds_and_never_renders_over_a
     with pytest.raises(ArcticError, match=r"rendered with other settings \(seed=0; asked: seed=1\)"):
         ensure_synthetic(tiny_root, dataclasses.replace(TINY, seed=1), progress=False)
     assert (tiny_root / "synth.json").stat().st_mtime_ns == modified  # nothing was rendered again
+
+
+def test_rendering_never_writes_into_a_folder_that_holds_another_dataset(tmp_path):
+    real = tmp_path / "ntu60"
+    video = real / "nturgb+d_rgb" / f"{TINY.sample_names()[0]}_rgb.avi"
+    video.parent.mkdir(parents=True)
+    video.write_bytes(b"a real recording")
+    with pytest.raises(DataError, match=r"holds files but no synth\.json"):
+        generate(real, TINY, workers=1, progress=False)
+    with pytest.raises(DataError, match="not a synthetic dataset"):
+        ensure_synthetic(real, None, progress=False)  # `arctic bench --data /data/ntu60`
+    assert video.read_bytes() == b"a real recording" and not (real / "synth.json").exists()
+
+
+def test_an_interrupted_render_is_marked_incomplete_and_rendered_again(tmp_path, monkeypatch):
+    root = tmp_path / "tiny"
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+        yield
+
+    monkeypatch.setattr(synth_dataset, "_run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        generate(root, TINY, workers=1, progress=False)
+    assert json.loads((root / "synth.json").read_text())["complete"] is False
+    assert rendered_config(root) is None and not is_rendered(root, TINY)
+    monkeypatch.undo()
+    generate(root, TINY, workers=1, progress=False)  # its own unfinished render: allowed
+    assert rendered_config(root) == TINY
 
 
 def test_videos_have_kinect_like_geometry(tiny_root):

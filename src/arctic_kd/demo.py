@@ -17,6 +17,7 @@ from pathlib import Path
 from arctic_kd.config import Config
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.synth import SynthConfig, describe_settings, differences, generate, rendered_config
+from arctic_kd.data.synth.dataset import refuse_foreign_folder
 from arctic_kd.engine.stages import run_distill, run_train
 from arctic_kd.errors import ArcticError
 
@@ -49,6 +50,7 @@ def ensure_synthetic(root: Path, synth: SynthConfig | None, progress: bool = Tru
     if rendered is not None:
         print(f"using the synthetic dataset in {root} ({describe_settings(rendered)})")
         return rendered
+    refuse_foreign_folder(root)
     synth = synth or SynthConfig()
     print(f"rendering the synthetic dataset into {root} ({len(synth.sample_names())} samples)")
     generate(root, synth, progress=progress)

@@ -27,6 +27,7 @@ from arctic_kd.data.synth import render
 from arctic_kd.data.synth.actions import ACTIONS, DEFAULT_NUM_CLASSES, action_pose
 from arctic_kd.data.synth.camera import Camera, kinect_pair
 from arctic_kd.data.video import write_video
+from arctic_kd.errors import DataError
 from arctic_kd.progress import progress_bar
 
 CLOTHES_GREYS = ((70, 200), (60, 190), (40, 140))  # shirt, pants, shoes: grey levels, above the dim room
@@ -382,14 +383,32 @@ def _meta(config: SynthConfig) -> dict:
     }
 
 
+def refuse_foreign_folder(root: Path) -> None:
+    """Refuse a folder that holds files but no `synth.json`: it may be a real dataset, whose videos carry
+    the same NTU or PKU-MMD names as the ones rendering would write over them."""
+    if root.is_dir() and not (root / META_FILE).is_file() and any(root.iterdir()):
+        raise DataError(
+            root,
+            f"holds files but no {META_FILE}, so it is not a synthetic dataset and nothing is rendered into "
+            "it (a real dataset's videos would be overwritten): give an empty or a new folder",
+        )
+
+
+def claim_folder(root: Path, meta: dict) -> None:
+    """Mark `root` as a render in progress (`synth.json` saying so, until the last sample is written)."""
+    refuse_foreign_folder(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / META_FILE).write_text(json.dumps({**meta, "complete": False}, indent=2) + "\n")
+
+
 def generate(
     root: str | Path, config: SynthConfig, workers: int | None = None, progress: bool = True
 ) -> Path:
     """Write the dataset under `root` (NTU folders, `class_names.txt`, `synth.json`); returns `root`."""
     root = Path(root)
+    claim_folder(root, _meta(config))
     for folder in ("nturgb+d_rgb", "nturgb+d_ir", "nturgb+d_skeletons"):
         (root / folder).mkdir(parents=True, exist_ok=True)
-    (root / META_FILE).unlink(missing_ok=True)  # marks the dataset incomplete until the last take is written
     (root / CLASS_FILE).write_text("".join(f"A{i + 1:03d}\t{n}\n" for i, n in enumerate(config.class_names)))
     takes = config.takes()
     workers = workers or min(os.cpu_count() or 1, len(takes))

@@ -38,6 +38,7 @@ from arctic_kd.data.synth.dataset import (
     META_FILE,
     SynthConfig,
     _backgrounds,
+    claim_folder,
     render_take,
 )
 from arctic_kd.data.video import VideoWriter
@@ -241,8 +242,7 @@ def generate(
     if config.performers < 2:
         raise ValueError("the PKU-MMD layout needs at least 2 performers (training and test subjects)")
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / META_FILE).unlink(missing_ok=True)  # marks the dataset incomplete until the last recording
+    claim_folder(root, _meta(config, ir_format))
     (root / CLASS_FILE).write_text("".join(f"A{i + 1:03d}\t{n}\n" for i, n in enumerate(config.class_names)))
     write_splits(config, root)
     todo = recordings(config)
