@@ -341,3 +341,18 @@ def test_a_variant_file_with_a_typo_names_the_file_and_the_key(tmp_path):
     bad.write_text("kd: {label: KD, sett: [distill.method=kd]}\n")
     with pytest.raises(ArcticError, match=r"bad\.yaml: kd: unknown key 'sett'"):
         load_variants(Path(bad))
+
+
+def test_a_real_dataset_is_benched_as_it_is_and_never_rendered_into(tiny_dataset, tmp_path, capsys):
+    real = tmp_path / "ntu60"
+    shutil.copytree(tiny_dataset, real)
+    (real / "synth.json").unlink()  # what a real NTU RGB+D root looks like to the bench
+    videos = {p: p.stat().st_mtime_ns for p in real.rglob("*.avi")}
+    sets = [arg for item in TINY for arg in ("--set", item)]
+    plan = ["--methods", "ir_only", "--seeds", "0", "--protocols", "ntu60-xsub", "--config", "demo"]
+    assert main(["bench", *plan, "--data", str(real), "--out", str(tmp_path / "b"), *sets]) == 0
+    said = capsys.readouterr()
+    assert f"using the dataset in {real} as it is" in said.err + said.out
+    assert f"Data: {real} (ntu layout, not synthetic)." in (tmp_path / "b" / "bench.md").read_text()
+    assert {p: p.stat().st_mtime_ns for p in real.rglob("*.avi")} == videos
+    assert not (real / "synth.json").exists()

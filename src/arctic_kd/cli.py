@@ -145,9 +145,10 @@ Training from the store still reads ROOT's file names (protocol split, class nam
 """
 
 BENCH_DESCRIPTION = """\
-Compare distillation methods on the synthetic dataset: every method × seed × protocol of a bench preset
-(configs/bench/), one RGB teacher per protocol and seed shared by all its methods. Finished runs are
-recorded (OUT/PROTOCOL/seedN/METHOD/result.json) and not run again, so an interrupted bench resumes.
+Compare distillation methods on the synthetic dataset (or a real one: --data): every method × seed ×
+protocol of a bench preset (configs/bench/), one RGB teacher per protocol and seed shared by all its
+methods. Finished runs are recorded (OUT/PROTOCOL/seedN/METHOD/result.json) and not run again, so an
+interrupted bench resumes.
 Writes OUT/bench.json, OUT/bench.md (top-1 and top-5 mean ± std, wall time per run; with ARCTIC in the
 plan, each method's per-seed difference from it on the same teacher, ± its standard error: a difference
 far smaller than the spread of the means can be resolved this way) and OUT/bench.png.
@@ -159,6 +160,7 @@ is `distill.method=arctic distill.arm.weight=0`. `arctic bench --list` shows the
   arctic bench --preset quick                    # every method × 3 seeds on cross-subject, shorter runs
   arctic bench --methods ir_only kd arctic --seeds 0 --protocols ntu60-xsub --out runs/try
   arctic bench --preset ablations --set distill.arc.rho=0.5 --out runs/rho05
+  arctic bench --preset ablations --data /data/ntu60 --set data.store=/data/ntu60-store --out runs/ntu60
 """
 
 PREDICT_DESCRIPTION = """\
@@ -419,6 +421,25 @@ def _checkpoint_config(checkpoint: dict, overrides: list[str]):
     return config_from_dict(apply_overrides(checkpoint["config"], overrides))
 
 
+def _bench_dataset(args: argparse.Namespace, base) -> str:
+    """Make sure the bench's data is there: a real dataset in --data is used as it is, anything else is the
+    synthetic one (rendered if absent). Returns the line that bench.md shows above its tables."""
+    from arctic_kd.data.synth import describe_settings
+    from arctic_kd.data.synth.dataset import is_foreign_folder
+    from arctic_kd.demo import ensure_synthetic
+    from arctic_kd.progress import say
+
+    if args.synth_seed is None and is_foreign_folder(args.data):
+        say(f"using the dataset in {args.data} as it is (no synth.json: not a synthetic render)")
+        if base.data.cache and not base.data.store:
+            say(
+                "data.cache is on: every video of the protocol is decoded into memory first; for a full-size "
+                "dataset use --set data.cache=false, or a clip store (arctic prepare, --set data.store=STORE)"
+            )
+        return f"{args.data} ({base.data.dataset} layout, not synthetic)"
+    return f"{args.data}, synthetic: {describe_settings(ensure_synthetic(args.data, _asked_synth(args)))}"
+
+
 def _asked_synth(args: argparse.Namespace):
     """The synthetic dataset --synth-seed asks for; None: whichever --data holds (see `ensure_synthetic`)."""
     from arctic_kd.data.synth import SynthConfig
@@ -471,8 +492,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         load_variants,
         run_bench,
     )
-    from arctic_kd.data.synth import describe_settings
-    from arctic_kd.demo import ensure_synthetic
 
     variants = load_variants(VARIANTS_FILE, *args.variants)
     if args.list:
@@ -484,7 +503,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             setattr(plan, key, tuple(getattr(args, key)))
     check_plan(plan, variants)
     base = build_base(plan, resolve_config(args.config or plan.config), args.set, str(args.data))
-    dataset = f"{args.data}, synthetic: {describe_settings(ensure_synthetic(args.data, _asked_synth(args)))}"
+    dataset = _bench_dataset(args, base)
     summary = run_bench(
         plan, variants, base, args.out, command="arctic " + shlex.join(args.argv), dataset=dataset
     )
@@ -681,12 +700,14 @@ def _command(commands, name: str, run, summary: str, description: str) -> argpar
 
 
 def _add_synthetic_run_options(
-    parser: argparse.ArgumentParser, out: str, config: str | None = "demo", config_help: str = "%(default)s"
+    parser: argparse.ArgumentParser,
+    out: str,
+    config: str | None = "demo",
+    config_help: str = "%(default)s",
+    data_help: str = "synthetic dataset folder",
 ) -> None:
     """Options shared by the commands that run the whole pipeline on synthetic data."""
-    parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="synthetic dataset folder (default: %(default)s)"
-    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"{data_help} (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path(out), help="run folder (default: %(default)s)")
     parser.add_argument(
         "--synth-seed",
@@ -840,7 +861,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="YAML file of extra or changed methods, in the layout of configs/bench/variants.yaml",
     )
     bench.add_argument("--list", action="store_true", help="list the known methods and presets, then exit")
-    _add_synthetic_run_options(bench, "runs/bench", None, "the preset's `config`, e.g. demo")
+    _add_synthetic_run_options(
+        bench,
+        "runs/bench",
+        None,
+        "the preset's `config`, e.g. demo",
+        "dataset folder: a synthetic render (made if absent), or a real NTU RGB+D or PKU-MMD root without "
+        "synth.json, used as it is",
+    )
     _add_use_commands(commands)
     return parser
 

@@ -383,10 +383,15 @@ def _meta(config: SynthConfig) -> dict:
     }
 
 
+def is_foreign_folder(root: Path) -> bool:
+    """Whether `root` holds files but no `synth.json`: not a synthetic render, finished or not (a real
+    dataset, say, whose videos carry the same NTU or PKU-MMD names as the ones rendering would write)."""
+    return root.is_dir() and not (root / META_FILE).is_file() and any(root.iterdir())
+
+
 def refuse_foreign_folder(root: Path) -> None:
-    """Refuse a folder that holds files but no `synth.json`: it may be a real dataset, whose videos carry
-    the same NTU or PKU-MMD names as the ones rendering would write over them."""
-    if root.is_dir() and not (root / META_FILE).is_file() and any(root.iterdir()):
+    """Refuse to render into a folder that `is_foreign_folder`."""
+    if is_foreign_folder(root):
         raise DataError(
             root,
             f"holds files but no {META_FILE}, so it is not a synthetic dataset and nothing is rendered into "
