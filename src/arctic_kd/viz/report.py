@@ -178,7 +178,7 @@ def _agreement(checkpoint: dict, checkpoint_path: Path, teacher: str | Path | No
     except ArcticError as error:
         return f'<p class="note">Map agreement with the teacher not available: {_e(error)}</p>'
     return (
-        f"<p>Over the {agreement['clips']} test clips, the class activation maps follow {_e(teacher)}'s with "
-        f"a mean correlation of {agreement['map_correlation']:.3f} (L_ARC {agreement['arc_loss']:.4f} at ρ "
-        f"{agreement['rho']:g}; 1 is the same map, 0 unrelated).</p>"
+        f"<p>Over the {agreement['clips']} test clips, this network's class activation maps have a mean "
+        f"correlation of {agreement['map_correlation']:.3f} with those of the teacher ({_e(teacher)}); "
+        f"L_ARC {agreement['arc_loss']:.4f} at ρ {agreement['rho']:g}. 1 is the same map, 0 unrelated.</p>"
     )
