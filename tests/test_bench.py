@@ -350,9 +350,11 @@ def test_a_real_dataset_is_benched_as_it_is_and_never_rendered_into(tiny_dataset
     videos = {p: p.stat().st_mtime_ns for p in real.rglob("*.avi")}
     sets = [arg for item in TINY for arg in ("--set", item)]
     plan = ["--methods", "ir_only", "--seeds", "0", "--protocols", "ntu60-xsub", "--config", "demo"]
-    assert main(["bench", *plan, "--data", str(real), "--out", str(tmp_path / "b"), *sets]) == 0
+    cached = ["--set", "data.cache=true"]  # after TINY's data.cache=false
+    assert main(["bench", *plan, "--data", str(real), "--out", str(tmp_path / "b"), *sets, *cached]) == 0
     said = capsys.readouterr()
     assert f"using the dataset in {real} as it is" in said.err + said.out
-    assert f"Data: {real} (ntu layout, not synthetic)." in (tmp_path / "b" / "bench.md").read_text()
+    assert "data.cache is on: every video of the protocol is decoded into memory" in said.err + said.out
+    assert f"Data: {real} (ntu layout, used as it is)." in (tmp_path / "b" / "bench.md").read_text()
     assert {p: p.stat().st_mtime_ns for p in real.rglob("*.avi")} == videos
     assert not (real / "synth.json").exists()

@@ -14,6 +14,7 @@ from arctic_kd.data.skeleton import read_skeleton
 from arctic_kd.data.synth import ACTIONS, SynthConfig, generate, is_rendered, rendered_config
 from arctic_kd.data.synth import dataset as synth_dataset
 from arctic_kd.data.synth.dataset import render_take, sample_paths
+from arctic_kd.data.synth.pkummd import generate as generate_pkummd
 from arctic_kd.data.video import VideoReader
 from arctic_kd.demo import ensure_synthetic
 from arctic_kd.errors import ArcticError, DataError
@@ -50,7 +51,9 @@ def test_a_pipeline_uses_the_synthetic_dataset_it_finds_and_never_renders_over_a
     said = capsys.readouterr().out
     assert f"using the synthetic dataset in {tiny_root} (num_classes=2, performers=3" in said
     assert ensure_synthetic(tiny_root, TINY, progress=False) == TINY
-    with pytest.raises(ArcticError, match=r"rendered with other settings \(seed=0; asked: seed=1\)"):
+    with pytest.raises(
+        ArcticError, match=r"holds a synthetic dataset of other settings \(seed=0; asked: seed=1\)"
+    ):
         ensure_synthetic(tiny_root, dataclasses.replace(TINY, seed=1), progress=False)
     assert (tiny_root / "synth.json").stat().st_mtime_ns == modified  # nothing was rendered again
 
@@ -62,9 +65,20 @@ def test_rendering_never_writes_into_a_folder_that_holds_another_dataset(tmp_pat
     video.write_bytes(b"a real recording")
     with pytest.raises(DataError, match=r"holds files but no synth\.json"):
         generate(real, TINY, workers=1, progress=False)
-    with pytest.raises(DataError, match="not a synthetic dataset"):
-        ensure_synthetic(real, None, progress=False)  # `arctic bench --data /data/ntu60`
+    with pytest.raises(DataError, match="nothing is rendered into it"):
+        ensure_synthetic(real, None, progress=False)  # `arctic demo --data /data/ntu60`
     assert video.read_bytes() == b"a real recording" and not (real / "synth.json").exists()
+    with pytest.raises(DataError, match="is not a folder"):
+        ensure_synthetic(video, None, progress=False)
+
+
+def test_a_render_of_the_other_layout_is_not_rendered_over(tmp_path):
+    pku = tmp_path / "pku"
+    generate_pkummd(pku, TINY, workers=1, progress=False)
+    marker = (pku / "synth.json").read_text()
+    with pytest.raises(DataError, match=r"no synth\.json of this generator \(arctic-kd synthetic NTU\)"):
+        ensure_synthetic(pku, None, progress=False)
+    assert (pku / "synth.json").read_text() == marker and not (pku / "nturgb+d_rgb").exists()
 
 
 def test_an_interrupted_render_is_marked_incomplete_and_rendered_again(tmp_path, monkeypatch):
@@ -79,8 +93,10 @@ def test_an_interrupted_render_is_marked_incomplete_and_rendered_again(tmp_path,
         generate(root, TINY, workers=1, progress=False)
     assert json.loads((root / "synth.json").read_text())["complete"] is False
     assert rendered_config(root) is None and not is_rendered(root, TINY)
+    with pytest.raises(ArcticError, match=r"holds an unfinished synthetic dataset of other settings"):
+        ensure_synthetic(root, SynthConfig(), progress=False)
     monkeypatch.undo()
-    generate(root, TINY, workers=1, progress=False)  # its own unfinished render: allowed
+    assert ensure_synthetic(root, None, progress=False) == TINY  # finished with its own settings
     assert rendered_config(root) == TINY
 
 

@@ -160,7 +160,7 @@ is `distill.method=arctic distill.arm.weight=0`. `arctic bench --list` shows the
   arctic bench --preset quick                    # every method × 3 seeds on cross-subject, shorter runs
   arctic bench --methods ir_only kd arctic --seeds 0 --protocols ntu60-xsub --out runs/try
   arctic bench --preset ablations --set distill.arc.rho=0.5 --out runs/rho05
-  arctic bench --preset ablations --data /data/ntu60 --set data.store=/data/ntu60-store --out runs/ntu60
+  arctic bench --preset ablations --config ntu --data /data/ntu60 --out runs/ntu60   # a real dataset
 """
 
 PREDICT_DESCRIPTION = """\
@@ -422,21 +422,22 @@ def _checkpoint_config(checkpoint: dict, overrides: list[str]):
 
 
 def _bench_dataset(args: argparse.Namespace, base) -> str:
-    """Make sure the bench's data is there: a real dataset in --data is used as it is, anything else is the
-    synthetic one (rendered if absent). Returns the line that bench.md shows above its tables."""
+    """Make sure the bench's data is there: a dataset in --data that is not an NTU-layout synthetic render
+    (a real one, or a PKU-MMD render) is used as it is, anything else is the synthetic one (rendered if
+    absent; `data/synth` is always synthetic). Returns the line that bench.md shows above its tables."""
     from arctic_kd.data.synth import describe_settings
     from arctic_kd.data.synth.dataset import is_foreign_folder
     from arctic_kd.demo import ensure_synthetic
     from arctic_kd.progress import say
 
-    if args.synth_seed is None and is_foreign_folder(args.data):
-        say(f"using the dataset in {args.data} as it is (no synth.json: not a synthetic render)")
+    if args.synth_seed is None and args.data != DEFAULT_DATA and is_foreign_folder(args.data):
+        say(f"using the dataset in {args.data} as it is (not a synthetic render of the NTU layout)")
         if base.data.cache and not base.data.store:
             say(
                 "data.cache is on: every video of the protocol is decoded into memory first; for a full-size "
                 "dataset use --set data.cache=false, or a clip store (arctic prepare, --set data.store=STORE)"
             )
-        return f"{args.data} ({base.data.dataset} layout, not synthetic)"
+        return f"{args.data} ({base.data.dataset} layout, used as it is)"
     return f"{args.data}, synthetic: {describe_settings(ensure_synthetic(args.data, _asked_synth(args)))}"
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from arctic_kd.config import Config
 from arctic_kd.data.cache import FrameCache
-from arctic_kd.data.synth import SynthConfig, describe_settings, differences, generate, rendered_config
-from arctic_kd.data.synth.dataset import refuse_foreign_folder
+from arctic_kd.data.synth import SynthConfig, describe_settings, differences, generate
+from arctic_kd.data.synth.dataset import recorded_render, refuse_foreign_folder
 from arctic_kd.engine.stages import run_distill, run_train
 from arctic_kd.errors import ArcticError
 
@@ -33,25 +33,30 @@ class Row:
 
 
 def ensure_synthetic(root: Path, synth: SynthConfig | None, progress: bool = True) -> SynthConfig:
-    """The synthetic dataset in `root`, rendered first if `root` holds none.
+    """The synthetic dataset in `root`, rendered first if `root` holds none (or an unfinished one).
 
-    With `synth` None any complete synthetic dataset there is used as it was rendered (`arctic synth
-    --ir-object-contrast 0 DIR`, then `arctic bench --data DIR`), and the default one is rendered into an
-    empty folder. A `synth` that differs from what `root` holds is an error, never a silent re-render over
-    it.
+    With `synth` None any synthetic dataset there is used as it was rendered (`arctic synth
+    --ir-object-contrast 0 DIR`, then `arctic bench --data DIR`), an unfinished one is finished with its
+    own settings, and the default one is rendered into an empty folder. A `synth` that differs from what
+    `root` holds is an error, never a re-render over it.
     """
-    rendered = rendered_config(root)
-    if rendered is not None and synth not in (None, rendered):
-        raise ArcticError(
-            f"{root} holds a synthetic dataset rendered with other settings "
-            f"({', '.join(differences(rendered, synth))}; asked: {', '.join(differences(synth, rendered))}): "
-            f"give another --data folder, or delete {root} to have it rendered with the asked settings"
-        )
-    if rendered is not None:
-        print(f"using the synthetic dataset in {root} ({describe_settings(rendered)})")
-        return rendered
-    refuse_foreign_folder(root)
-    synth = synth or SynthConfig()
+    recorded = recorded_render(root)
+    if recorded is None:
+        refuse_foreign_folder(root)
+        synth = synth or SynthConfig()
+    else:
+        rendered, complete = recorded
+        if synth not in (None, rendered):
+            held, asked = ", ".join(differences(rendered, synth)), ", ".join(differences(synth, rendered))
+            raise ArcticError(
+                f"{root} holds {'a' if complete else 'an unfinished'} synthetic dataset of other settings "
+                f"({held}; asked: {asked}): give another --data folder, or delete {root} to have it "
+                "rendered with the asked settings"
+            )
+        if complete:
+            print(f"using the synthetic dataset in {root} ({describe_settings(rendered)})")
+            return rendered
+        synth = rendered
     print(f"rendering the synthetic dataset into {root} ({len(synth.sample_names())} samples)")
     generate(root, synth, progress=progress)
     return synth

@@ -33,6 +33,7 @@ from arctic_kd.progress import progress_bar
 CLOTHES_GREYS = ((70, 200), (60, 190), (40, 140))  # shirt, pants, shoes: grey levels, above the dim room
 CAMERA_AZIMUTHS = {1: 0.0, 2: 45.0, 3: -45.0}  # like NTU's three sensors at 0° and ±45°
 META_FILE = "synth.json"
+GENERATOR = "arctic-kd synthetic NTU"  # in synth.json: which layout the folder holds
 CLASS_FILE = "class_names.txt"
 _PERFORMER, _SETUP, _BACKGROUND, _TAKE, _SENSOR = range(1, 6)  # seed namespaces
 
@@ -341,24 +342,36 @@ def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
 
 def is_rendered(root: Path, config: SynthConfig) -> bool:
     """True when `root` already holds a complete dataset made with exactly this configuration."""
-    meta = root / META_FILE
-    if not meta.is_file():
-        return False
-    try:
-        done = json.loads(meta.read_text())
-    except json.JSONDecodeError:
-        return False
-    return done == _meta(config)
+    return rendered_config(root) == config
 
 
 def rendered_config(root: Path) -> SynthConfig | None:
     """The configuration of the complete synthetic dataset in `root`; None when there is none."""
-    try:
-        done = json.loads((root / META_FILE).read_text())
-        config = SynthConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in done["config"].items()})
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+    recorded = recorded_render(root)
+    return recorded[0] if recorded is not None and recorded[1] else None
+
+
+def recorded_render(root: Path) -> tuple[SynthConfig, bool] | None:
+    """The settings of the NTU-layout render in `root` and whether it finished; None if it holds none."""
+    marker = _marker(root)
+    if marker.get("generator") != GENERATOR:
         return None
-    return config if done == _meta(config) else None
+    try:
+        config = SynthConfig(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in marker["config"].items()}
+        )
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    return config, marker == _meta(config)
+
+
+def _marker(root: Path) -> dict:
+    """`root`'s synth.json; empty when there is none or it cannot be read."""
+    try:
+        marker = json.loads((root / META_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return marker if isinstance(marker, dict) else {}
 
 
 def describe_settings(config: SynthConfig) -> str:
@@ -377,31 +390,41 @@ def differences(config: SynthConfig, other: SynthConfig) -> list[str]:
 
 def _meta(config: SynthConfig) -> dict:
     return {
-        "generator": "arctic-kd synthetic NTU",
+        "generator": GENERATOR,
         "config": json.loads(json.dumps(asdict(config))),
         "samples": len(config.sample_names()),
     }
 
 
-def is_foreign_folder(root: Path) -> bool:
-    """Whether `root` holds files but no `synth.json`: not a synthetic render, finished or not (a real
-    dataset, say, whose videos carry the same NTU or PKU-MMD names as the ones rendering would write)."""
-    return root.is_dir() and not (root / META_FILE).is_file() and any(root.iterdir())
+def is_foreign_folder(root: Path, generator: str = GENERATOR) -> bool:
+    """Whether `root` holds anything but a render of `generator`, finished or not: a real dataset, say,
+    whose videos carry the same NTU or PKU-MMD names as the ones rendering would write over them."""
+    if not root.exists():
+        return False
+    if not root.is_dir():
+        return True
+    if _marker(root).get("generator") == generator:
+        return False
+    return any(root.iterdir())
 
 
-def refuse_foreign_folder(root: Path) -> None:
+def refuse_foreign_folder(root: Path, generator: str = GENERATOR) -> None:
     """Refuse to render into a folder that `is_foreign_folder`."""
-    if is_foreign_folder(root):
-        raise DataError(
-            root,
-            f"holds files but no {META_FILE}, so it is not a synthetic dataset and nothing is rendered into "
-            "it (a real dataset's videos would be overwritten): give an empty or a new folder",
-        )
+    if not is_foreign_folder(root, generator):
+        return
+    if not root.is_dir():
+        raise DataError(root, "is not a folder: the synthetic dataset is rendered into a folder")
+    raise DataError(
+        root,
+        f"holds files but no {META_FILE} of this generator ({generator}), so nothing is rendered into it "
+        "(a real dataset's videos would be overwritten): give an empty or a new folder (an unfinished "
+        "render of an older arctic-kd has no synth.json either: delete it)",
+    )
 
 
 def claim_folder(root: Path, meta: dict) -> None:
     """Mark `root` as a render in progress (`synth.json` saying so, until the last sample is written)."""
-    refuse_foreign_folder(root)
+    refuse_foreign_folder(root, meta["generator"])
     root.mkdir(parents=True, exist_ok=True)
     (root / META_FILE).write_text(json.dumps({**meta, "complete": False}, indent=2) + "\n")
 
