@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -70,6 +71,16 @@ def test_rendering_never_writes_into_a_folder_that_holds_another_dataset(tmp_pat
     assert video.read_bytes() == b"a real recording" and not (real / "synth.json").exists()
     with pytest.raises(DataError, match="is not a folder"):
         ensure_synthetic(video, None, progress=False)
+
+
+def test_rendering_again_with_fewer_samples_leaves_none_of_the_earlier_ones(tiny_root, tmp_path):
+    root = tmp_path / "again"
+    shutil.copytree(tiny_root, root)
+    fewer = dataclasses.replace(TINY, num_classes=1)
+    generate(root, fewer, workers=1, progress=False)
+    names = sorted(str(s.name) for s in index_ntu(root).samples)
+    assert names == sorted(str(n) for n in fewer.sample_names()) and len(names) < len(TINY.sample_names())
+    assert len(list((root / "nturgb+d_rgb").iterdir())) == len(names)
 
 
 def test_a_render_of_the_other_layout_is_not_rendered_over(tmp_path):

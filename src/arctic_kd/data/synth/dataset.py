@@ -437,6 +437,7 @@ def generate(
     claim_folder(root, _meta(config))
     for folder in ("nturgb+d_rgb", "nturgb+d_ir", "nturgb+d_skeletons"):
         (root / folder).mkdir(parents=True, exist_ok=True)
+    _remove_other_samples(root, config)
     (root / CLASS_FILE).write_text("".join(f"A{i + 1:03d}\t{n}\n" for i, n in enumerate(config.class_names)))
     takes = config.takes()
     workers = workers or min(os.cpu_count() or 1, len(takes))
@@ -446,6 +447,16 @@ def generate(
             bar.update(done)
     (root / META_FILE).write_text(json.dumps(_meta(config), indent=2) + "\n")
     return root
+
+
+def _remove_other_samples(root: Path, config: SynthConfig) -> None:
+    """Delete the files of an earlier render (this generator's folder: `claim_folder`) that `config` does not
+    write, e.g. the extra classes of a larger one, so the index does not mix two renders."""
+    keep = {path for name in config.sample_names() for path in sample_paths(root, name).values()}
+    for folder in {path.parent for path in keep}:
+        for path in folder.iterdir():
+            if path.is_file() and path not in keep:
+                path.unlink()
 
 
 def _run(config: SynthConfig, root: Path, takes: list[SampleName], workers: int) -> Iterator[int]:
