@@ -18,7 +18,7 @@ import argparse
 import time
 
 import torch
-from bench_throughput import Setting, time_training_steps
+from bench_throughput import time_training_steps
 
 from arctic_kd.cli import resolve_config
 from arctic_kd.config import Config, load_config
@@ -54,9 +54,9 @@ def step_rate(config: Config, num_classes: int, device: torch.device, steps: int
     )
     clips = torch.randn(data.batch_size, 3, data.num_frames, data.rgb_size, data.rgb_size)
     channels_last = config.train.channels_last and device.type == "cuda"
-    setting = Setting(config.train.precision, amp=False, channels_last=channels_last)
     dtype = autocast_dtype(config.train.precision, device)
-    return time_training_steps(model, clips, num_classes, setting, dtype, steps, 3, device)["clips_per_s"]
+    timed = time_training_steps(model, clips, num_classes, dtype, channels_last, False, steps, 3, device)
+    return timed["clips_per_s"]
 
 
 def main() -> None:

@@ -51,24 +51,35 @@ def measure(setting: Setting, args: argparse.Namespace, device: torch.device) ->
     model = video_resnet(args.arch, 18, num_classes=NUM_CLASSES)
     clips = torch.randn(args.batch, 3, args.frames, args.size, args.size)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[args.amp_dtype] if setting.amp else None
-    return time_training_steps(model, clips, NUM_CLASSES, setting, dtype, args.steps, args.warmup, device)
+    return time_training_steps(
+        model,
+        clips,
+        NUM_CLASSES,
+        dtype,
+        setting.channels_last,
+        setting.compile,
+        args.steps,
+        args.warmup,
+        device,
+    )
 
 
 def time_training_steps(
     model: nn.Module,
     clips: Tensor,
     num_classes: int,
-    setting: Setting,
     amp_dtype: torch.dtype | None,
+    channels_last: bool,
+    compile_model: bool,
     steps: int,
     warmup: int,
     device: torch.device,
 ) -> dict:
     """Forward, backward and SGD steps on one batch of random `clips`, timed as `arctic train` runs them."""
-    memory = torch.channels_last_3d if setting.channels_last else torch.contiguous_format
+    memory = torch.channels_last_3d if channels_last else torch.contiguous_format
     model = model.to(device, memory_format=memory).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    step_model: nn.Module = torch.compile(model) if setting.compile else model
+    step_model: nn.Module = torch.compile(model) if compile_model else model
     clips = clips.to(device).contiguous(memory_format=memory)
     labels = torch.randint(num_classes, (len(clips),), device=device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)

@@ -202,10 +202,10 @@ def clip_agreement(
     whether agreement goes with right answers. Multi-view batches are measured on view 0, the single-clip
     test clip.
     """
-    counts = AgreementMeter(teacher, student, modalities, rho, device)
+    meter = AgreementMeter(teacher, student, modalities, rho, device)
     for batch in progress_bar(batches, desc="agreement", unit="batch", leave=False, enabled=progress):
-        counts.add(batch)
-    return counts.result()
+        meter.add(batch)
+    return meter.result()
 
 
 def map_correlation(first: Tensor, second: Tensor) -> Tensor:

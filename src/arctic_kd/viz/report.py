@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from arctic_kd.config import config_from_dict
 from arctic_kd.engine.checkpoint import load_checkpoint
+from arctic_kd.engine.predict import checkpoint_config
 from arctic_kd.engine.stages import run_eval
 from arctic_kd.errors import ArcticError, DataError
 from arctic_kd.viz.activations import collect_panels, load_model, plot_activation_grid
@@ -169,7 +169,7 @@ def _agreement(checkpoint: dict, checkpoint_path: Path, teacher: str | Path | No
     --teacher`): the pictures above show a few clips, this says whether they are typical."""
     if teacher is None or checkpoint["modality"] != "ir":
         return ""
-    config = config_from_dict(checkpoint["config"])
+    config = checkpoint_config(checkpoint)
     # view 0 is all the agreement reads; whatever device the run trained on, this machine's
     data = replace(config.data, test_clips=1, test_crops=1, root=str(data_root or config.data.root))
     config = replace(config, data=data, device="auto")

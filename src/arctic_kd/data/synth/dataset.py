@@ -353,7 +353,7 @@ def rendered_config(root: Path) -> SynthConfig | None:
 
 def recorded_render(root: Path) -> tuple[SynthConfig, bool] | None:
     """The settings of the NTU-layout render in `root` and whether it finished; None if it holds none."""
-    marker = _marker(root)
+    marker = read_marker(root)
     if marker.get("generator") != GENERATOR:
         return None
     try:
@@ -365,7 +365,7 @@ def recorded_render(root: Path) -> tuple[SynthConfig, bool] | None:
     return config, marker == _meta(config)
 
 
-def _marker(root: Path) -> dict:
+def read_marker(root: Path) -> dict:
     """`root`'s synth.json; empty when there is none or it cannot be read."""
     try:
         marker = json.loads((root / META_FILE).read_text())
@@ -403,7 +403,7 @@ def is_foreign_folder(root: Path, generator: str = GENERATOR) -> bool:
         return False
     if not root.is_dir():
         return True
-    if _marker(root).get("generator") == generator:
+    if read_marker(root).get("generator") == generator:
         return False
     return any(root.iterdir())
 

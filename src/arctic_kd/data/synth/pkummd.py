@@ -39,6 +39,7 @@ from arctic_kd.data.synth.dataset import (
     SynthConfig,
     _backgrounds,
     claim_folder,
+    read_marker,
     render_take,
 )
 from arctic_kd.data.video import VideoWriter
@@ -225,10 +226,7 @@ def _meta(config: SynthConfig, ir_format: IrFormat) -> dict:
 
 def is_rendered(root: str | Path, config: SynthConfig, ir_format: IrFormat = "avi") -> bool:
     """True when `root` already holds a complete PKU-MMD-layout dataset made with exactly these options."""
-    try:
-        return json.loads((Path(root) / META_FILE).read_text()) == _meta(config, ir_format)
-    except (OSError, json.JSONDecodeError):
-        return False
+    return read_marker(Path(root)) == _meta(config, ir_format)
 
 
 def generate(
