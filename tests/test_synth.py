@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 
 import numpy as np
@@ -81,6 +82,26 @@ def test_rendering_again_with_fewer_samples_leaves_none_of_the_earlier_ones(tiny
     names = sorted(str(s.name) for s in index_ntu(root).samples)
     assert names == sorted(str(n) for n in fewer.sample_names()) and len(names) < len(TINY.sample_names())
     assert len(list((root / "nturgb+d_rgb").iterdir())) == len(names)
+
+
+def folder_with_a_recording(root, marker: str):
+    (root / "nturgb+d_rgb").mkdir(parents=True)
+    (root / "nturgb+d_rgb" / "S001C001P001R001A001_rgb.avi").write_bytes(b"a recording")
+    (root / "synth.json").write_text(marker)
+    return root
+
+
+@pytest.mark.parametrize("marker", ["not json", "[1, 2]", '{"generator": "someone else"}'])
+def test_a_damaged_or_foreign_synth_json_beside_other_files_is_refused_naming_the_folder(tmp_path, marker):
+    root = folder_with_a_recording(tmp_path / "damaged", marker)
+    assert rendered_config(root) is None
+    with pytest.raises(DataError, match=f"^{re.escape(str(root))}: holds files but no synth.json"):
+        ensure_synthetic(root, None, progress=False)
+
+
+def test_this_generators_marker_without_readable_settings_is_its_own_unfinished_render(tmp_path):
+    root = folder_with_a_recording(tmp_path / "unfinished", '{"generator": "arctic-kd synthetic NTU"}')
+    assert rendered_config(root) is None and not synth_dataset.is_foreign_folder(root)
 
 
 def test_a_render_of_the_other_layout_is_not_rendered_over(tmp_path):
