@@ -12,16 +12,17 @@ import time
 from arctic_kd.config import load_config
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.loaders import protocol_samples
+from arctic_kd.presets import resolve_config
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--config", default="configs/demo.yaml")
+    parser.add_argument("--config", default="demo", help="config file or preset name (default: demo)")
     parser.add_argument("--set", action="append", default=[])
     args = parser.parse_args()
-    config = load_config(args.config, args.set)
+    config = load_config(resolve_config(args.config), args.set)
     samples = protocol_samples(config.data, ("rgb", "ir"))
     cache = FrameCache(config.data.cache_side)
     start = time.perf_counter()

@@ -18,9 +18,9 @@ import torch
 from bench_methods import make_step
 
 from arctic_kd.bench import TEACHER
-from arctic_kd.cli import resolve_config
 from arctic_kd.config import load_config
 from arctic_kd.models import video_resnet
+from arctic_kd.presets import resolve_config
 
 
 def teacher_forward(config, num_classes: int):

@@ -18,7 +18,7 @@ import statistics
 from pathlib import Path
 
 from arctic_kd.bench import TEACHER, build_base, load_plan
-from arctic_kd.cli import resolve_config
+from arctic_kd.presets import resolve_config
 
 
 def run_timing(folder: Path) -> tuple[float, float]:

@@ -17,12 +17,12 @@ import time
 
 import torch
 
-from arctic_kd.bench import TEACHER, VARIANTS_FILE, build_base, load_plan, load_variants, with_overrides
-from arctic_kd.cli import resolve_config
+from arctic_kd.bench import TEACHER, build_base, load_plan, load_variants, with_overrides
 from arctic_kd.distill import build_distiller
 from arctic_kd.distill.base import Vanilla
 from arctic_kd.engine.train import build_optimizer
 from arctic_kd.models import video_resnet
+from arctic_kd.presets import VARIANTS_FILE, resolve_config
 
 
 def make_step(name: str, config, num_classes: int):

@@ -13,7 +13,6 @@ import torch
 
 from arctic_kd import bench
 from arctic_kd.bench import (
-    VARIANTS_FILE,
     BenchPlan,
     RunResult,
     bench_markdown,
@@ -26,9 +25,10 @@ from arctic_kd.bench import (
     summarise,
     with_overrides,
 )
-from arctic_kd.cli import main, resolve_config
+from arctic_kd.cli import main
 from arctic_kd.config import load_config
 from arctic_kd.errors import ArcticError
+from arctic_kd.presets import VARIANTS_FILE, resolve_config
 
 BENCH_FILES = sorted(VARIANTS_FILE.parent.glob("*.yaml"))
 TINY = [

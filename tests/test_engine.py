@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from arctic_kd.cli import main, resolve_config
+from arctic_kd.cli import main
 from arctic_kd.config import OptimConfig, load_config
 from arctic_kd.engine import stages
 from arctic_kd.engine.checkpoint import load_checkpoint
 from arctic_kd.engine.stages import teacher_optim
 from arctic_kd.errors import DataError
+from arctic_kd.presets import resolve_config
 from tests.trained import tiny_model_args
 
 # the teacher trains 2 epochs with its own label smoothing, tested after the second only; students 1 epoch

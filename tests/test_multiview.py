@@ -20,6 +20,7 @@ from arctic_kd.engine.checkpoint import model_spec, save_checkpoint
 from arctic_kd.engine.evaluate import average_view_probabilities, evaluate, evaluate_views
 from arctic_kd.engine.stages import run_train
 from arctic_kd.models import video_resnet
+from arctic_kd.presets import resolve_config
 from tests.test_engine import TINY_RUN
 
 FRAMES, HEIGHT, WIDTH = 40, 48, 96
@@ -172,7 +173,7 @@ def test_eval_reports_single_clip_and_multiview(tiny_dataset, tmp_path, capsys):
 
 
 def test_training_measures_multiview_once_after_the_last_epoch(tiny_dataset, tmp_path):
-    config = load_config("configs/demo.yaml", [f"data.root={tiny_dataset}", *TINY_RUN[1::2]])
+    config = load_config(resolve_config("demo"), [f"data.root={tiny_dataset}", *TINY_RUN[1::2]])
     config.optim.epochs, config.data.cache, config.data.test_clips = 1, False, 3
     result = run_train(config, "ir", tmp_path, progress=False)
     assert result["multiview"]["views"] == 3 and result["multiview"]["samples"] == 6

@@ -1,11 +1,11 @@
 """`arctic bench`: methods × seeds × protocols on the synthetic dataset, with tables and a plot.
 
-A *plan* (YAML preset in `configs/bench/`) names a training config, protocols, seeds and methods. Each
-method is a *variant*: a named list of `--set` overrides (data, in `configs/bench/variants.yaml`), either a
-distillation or the IR-only cross-entropy baseline. Per protocol and seed one RGB teacher is trained and
-every distillation of that seed uses its last checkpoint, so methods differ only in how they learn from
-the same teacher. Every finished run leaves `result.json` in its folder; a second invocation reuses it
-(after checking the run's config is still the one asked for) and trains only what is missing.
+A *plan* (YAML preset in the package's `configs/bench/`) names a training config, protocols, seeds and
+methods. Each method is a *variant*: a named list of `--set` overrides (data, in `variants.yaml` there),
+either a distillation or the IR-only cross-entropy baseline. Per protocol and seed one RGB teacher is
+trained and every distillation of that seed uses its last checkpoint, so methods differ only in how they
+learn from the same teacher. Every finished run leaves `result.json` in its folder; a second invocation
+reuses it (after checking the run's config is still the one asked for) and trains only what is missing.
 """
 
 from __future__ import annotations
@@ -36,10 +36,9 @@ from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.protocols import PROTOCOLS
 from arctic_kd.engine.stages import TEACHER_ONLY_OPTIM, run_distill, run_train, teacher_optim
 from arctic_kd.errors import ArcticError
+from arctic_kd.presets import BENCH_PRESETS, CONFIG_PRESETS, find_preset, preset_names
 from arctic_kd.progress import say
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "configs" / "bench"
-VARIANTS_FILE = BENCH_DIR / "variants.yaml"
 TEACHER = "rgb_teacher"
 REFERENCE = "arctic"  # the method every other IR run is compared with, seed by seed
 
@@ -57,7 +56,7 @@ class Variant:
 class BenchPlan:
     """What a bench runs; a preset file holds these keys, command-line options replace them."""
 
-    config: str = "demo"  # the training config (file or preset of configs/) every run starts from
+    config: str = "demo"  # the training config (file or preset name) every run starts from
     protocols: tuple[str, ...] = ("ntu60-xsub", "ntu60-xview")
     seeds: tuple[int, ...] = (0, 1, 2)
     methods: tuple[str, ...] = ("ir_only", "arctic")
@@ -115,17 +114,9 @@ def load_variants(*paths: Path) -> dict[str, Variant]:
     return variants
 
 
-def bench_presets() -> list[str]:
-    return sorted(p.stem for p in BENCH_DIR.glob("*.yaml") if p != VARIANTS_FILE)
-
-
 def load_plan(name: str) -> BenchPlan:
-    """A bench preset by name (configs/bench/NAME.yaml) or path."""
-    path = Path(name)
-    if not path.is_file():
-        path = BENCH_DIR / f"{name}.yaml"
-        if name == VARIANTS_FILE.stem or not path.is_file():
-            raise ArcticError(f"{name}: no such bench file or preset (presets: {', '.join(bench_presets())})")
+    """A bench plan: a YAML file path, or the name of a preset such as `quick` or `full`."""
+    path = find_preset(name, BENCH_PRESETS, "bench")
     return from_dict(BenchPlan, _read_yaml(path) or {}, str(path))
 
 
@@ -513,7 +504,8 @@ def describe(variants: dict[str, Variant]) -> str:
     for name, variant in variants.items():
         what = "IR-only cross-entropy" if variant.stage == "train" else " ".join(variant.set) or "defaults"
         lines.append(f"  {name:<{width}}  {variant.label}: {what}")
-    lines.append(f"presets: {', '.join(bench_presets())}")
+    lines.append(f"presets: {', '.join(preset_names(BENCH_PRESETS))}")
+    lines.append(f"(bench presets and variants from {BENCH_PRESETS}; training configs from {CONFIG_PRESETS})")
     return "\n".join(lines)
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from arctic_kd import __version__
 from arctic_kd.errors import ArcticError
+from arctic_kd.presets import BENCH_PRESETS, CONFIG_PRESETS, VARIANTS_FILE, preset_names, resolve_config
 
 DEFAULT_DATA = Path("data/synth")
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 DESCRIPTION = """\
 arctic-kd: teach an infrared (IR) action recogniser with an RGB video teacher (ARCTIC distillation).
@@ -146,15 +146,15 @@ Training from the store still reads ROOT's file names (protocol split, class nam
 
 BENCH_DESCRIPTION = """\
 Compare distillation methods on the synthetic dataset (or a real one: --data): every method × seed ×
-protocol of a bench preset (configs/bench/), one RGB teacher per protocol and seed shared by all its
+protocol of a bench preset (`arctic bench --list`), one RGB teacher per protocol and seed shared by all its
 methods. Finished runs are recorded (OUT/PROTOCOL/seedN/METHOD/result.json) and not run again, so an
 interrupted bench resumes.
 Writes OUT/bench.json, OUT/bench.md (top-1 and top-5 mean ± std, wall time per run; with ARCTIC in the
 plan, each method's per-seed difference from it on the same teacher, ± its standard error: a difference
 far smaller than the spread of the means can be resolved this way) and OUT/bench.png.
 
-Methods are named variants (configs/bench/variants.yaml): sets of --set overrides, e.g. arctic-no-arm
-is `distill.method=arctic distill.arm.weight=0`. `arctic bench --list` shows them all.
+Methods are named variants (the package's configs/bench/variants.yaml): sets of --set overrides, e.g.
+arctic-no-arm is `distill.method=arctic distill.arm.weight=0`. `arctic bench --list` shows them all.
 
   arctic bench                                   # preset `full`: 12 methods, 3 seeds, xsub and xview
   arctic bench --preset quick                    # every method × 3 seeds on cross-subject, shorter runs
@@ -316,18 +316,6 @@ def _config(args: argparse.Namespace):
     return load_config(resolve_config(args.config), args.set)
 
 
-def resolve_config(name: str) -> Path:
-    """A config file path, or the name of a preset in the repository's configs/ folder."""
-    path = Path(name)
-    if path.is_file():
-        return path
-    preset = CONFIG_DIR / f"{name}.yaml"
-    if preset.is_file():
-        return preset
-    presets = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
-    raise ArcticError(f"{name}: no such config file or preset (presets: {presets})")
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from arctic_kd.engine.distributed import shutdown
     from arctic_kd.engine.stages import run_train
@@ -484,7 +472,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import shlex
 
     from arctic_kd.bench import (
-        VARIANTS_FILE,
         bench_markdown,
         build_base,
         check_plan,
@@ -604,7 +591,7 @@ def _add_config_options(
         "--config",
         default=default,
         metavar="FILE|PRESET",
-        help=f"YAML config, or a preset name from configs/ (default: {default_help})",
+        help=f"YAML config, or a preset: {', '.join(preset_names(CONFIG_PRESETS))} (default: {default_help})",
     )
     parser.add_argument(
         "--set",
@@ -846,7 +833,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         default="full",
         metavar="NAME|FILE",
-        help="bench preset from configs/bench/ or a YAML file (default: %(default)s)",
+        help=f"bench preset ({', '.join(preset_names(BENCH_PRESETS))}) or a YAML file (default: %(default)s)",
     )
     bench.add_argument("--methods", nargs="+", metavar="NAME", help="methods to run (replaces the preset's)")
     bench.add_argument(
@@ -859,7 +846,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FILE",
-        help="YAML file of extra or changed methods, in the layout of configs/bench/variants.yaml",
+        help="YAML file of extra or changed methods, in the layout of the shipped variants.yaml (see --list)",
     )
     bench.add_argument("--list", action="store_true", help="list the known methods and presets, then exit")
     _add_synthetic_run_options(

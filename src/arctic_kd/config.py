@@ -1,4 +1,4 @@
-"""Typed experiment configuration: YAML files in `configs/`, overridden by `--set key=value`.
+"""Typed experiment configuration: YAML files (presets: `arctic_kd/configs/`), overridden by `--set k=v`.
 
 Configs are plain data; this module turns them into dataclasses and rejects anything unknown or of the
 wrong type with a message naming the file and the key, so a typo never silently falls back to a default.
@@ -63,6 +63,15 @@ class DataConfig:
     cache_side: int = 128  # short side of the cached frames (whole frames: person crops are cut later)
     store: str = ""  # clip store made by `arctic prepare`: clips are read from it instead of the videos
     decode_threads: int = 1  # PyAV decoder threads per video (raw videos and `arctic prepare`)
+    # seconds a loader worker may take for one batch (or one video of data.cache) before the run stops with
+    # an error naming what it was reading; 0 waits forever
+    worker_timeout: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.worker_timeout < 0:
+            raise ConfigError(
+                f"data.worker_timeout must be 0 (no limit) or more seconds, got {self.worker_timeout}"
+            )
 
 
 @dataclass

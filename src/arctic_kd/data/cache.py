@@ -16,6 +16,7 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from arctic_kd.data.frames import open_frames
+from arctic_kd.data.workers import worker_context, worker_failure
 from arctic_kd.errors import DataError
 from arctic_kd.progress import progress_bar
 
@@ -79,14 +80,28 @@ class FrameCache:
             self._videos[key] = decode_shrunk(key[0], gray, self.short_side)
         return self._videos[key]
 
-    def preload(self, videos: Iterable[tuple[Path, bool]], workers: int = 0, progress: bool = True) -> None:
-        """Decode (path, grey?) videos in `workers` processes; failures are left for `open` to report."""
+    def preload(
+        self,
+        videos: Iterable[tuple[Path, bool]],
+        workers: int = 0,
+        progress: bool = True,
+        worker_timeout: float = 300.0,
+    ) -> None:
+        """Decode (path, grey?) videos in `workers` processes; failures are left for `open` to report. A
+        worker silent for `worker_timeout` seconds (0: no limit) is an error naming the video."""
         todo = [(Path(p), g) for p, g in dict.fromkeys(videos) if (Path(p), g) not in self._videos]
+        if not todo:
+            return  # no workers to start
         jobs = _DecodeJobs(todo, self.short_side)
-        loader = DataLoader(jobs, batch_size=None, num_workers=workers, collate_fn=_identity)
-        for key, video in progress_bar(
-            zip(todo, loader, strict=True), total=len(todo), desc="decode", unit="video", enabled=progress
-        ):
+        options = {"multiprocessing_context": worker_context(), "timeout": worker_timeout} if workers else {}
+        loader = iter(DataLoader(jobs, batch_size=None, num_workers=workers, collate_fn=_identity, **options))
+        for key in progress_bar(todo, desc="decode", unit="video", enabled=progress):
+            try:
+                video = next(loader)
+            except RuntimeError as error:
+                if not worker_failure(error):
+                    raise
+                raise DataError(key[0], f"decoding it into data.cache stopped: {error}") from None
             if video is not None:
                 self._videos[key] = video
 

@@ -38,6 +38,7 @@ from arctic_kd.data.transforms import (
     within,
 )
 from arctic_kd.data.video import VideoReader
+from arctic_kd.data.workers import worker_context, worker_failure
 from arctic_kd.errors import ArcticError, DataError
 
 MODALITIES = ("rgb", "ir")
@@ -317,9 +318,12 @@ class ClipLoader:
     drawn from (`seed`, e) alone: they do not depend on the number of workers or processes, and leave the
     global torch generator untouched. `shard` splits each pass between the processes of a distributed run;
     `state_dict` is the position in the stream of passes, so a resumed run reads exactly the batches it
-    would have read. Workers are stopped at the end of each pass by default: persistent ones are only stopped
-    when the loader is garbage-collected, which stalls about 5 s per worker if the loader sits in a reference
-    cycle (torch 2.x).
+    would have read.
+
+    Workers come from `workers.worker_context` (never a fork of a process that may have decoded video), start
+    once and serve every pass until `close` (or until the loader is garbage-collected). A worker that sends
+    nothing for `worker_timeout` seconds (0: wait forever), or dies, stops the pass with a `DataError` naming
+    the batch it was reading.
     """
 
     def __init__(
@@ -332,21 +336,27 @@ class ClipLoader:
         pin_memory: bool = False,
         drop_last: bool = False,
         seed: int = 0,
-        persistent_workers: bool = False,
+        worker_timeout: float = 300.0,
     ) -> None:
         self.skip_bad = skip_bad
         self.report = BadSampleReport()
         self.batch_size = batch_size  # global: split evenly between the processes of a distributed run
+        self.worker_timeout = worker_timeout
         self._sampler = _PassOrder(len(dataset), batch_size, shuffle, drop_last, seed)
         self._dataset = _SeededItems(dataset)
         self._options = {
             "num_workers": num_workers,
             "collate_fn": collate_clips,
             "pin_memory": pin_memory,
-            "persistent_workers": persistent_workers and num_workers > 0,
             # only seeds the workers' base seed (each clip is seeded on its own); spares the global generator
             "generator": torch.Generator().manual_seed(seed),
         }
+        if num_workers:
+            self._options |= {
+                "multiprocessing_context": worker_context(),
+                "persistent_workers": True,
+                "timeout": worker_timeout,
+            }
         self._loader = self._build()
         self._position = (0, 0)  # (pass, batches of it already read)
 
@@ -392,18 +402,46 @@ class ClipLoader:
         epoch, start = self._position
         self._sampler.epoch, self._sampler.start = epoch, start * self._loader.batch_size
         batches = iter(self._loader)
+        for number in itertools.count(start + 1):
+            batch = self._next_batch(batches, number)
+            if batch is None:
+                break
+            self._position = (epoch, number)
+            for bad in batch.pop("bad"):
+                if not self.skip_bad:
+                    raise bad.error()
+                self.report.add(bad)
+            if "label" in batch:
+                yield batch
+        self._position = (epoch + 1, 0)
+
+    def close(self) -> None:
+        """Stop the workers now rather than at garbage collection; reading again starts new ones."""
+        self._loader = self._build()
+
+    def _next_batch(self, batches: Iterator[dict], number: int) -> dict | None:
+        """Batch `number` of the pass, or None after the last; a stuck or dead worker becomes a DataError."""
         try:
-            for number, batch in enumerate(batches, start + 1):
-                self._position = (epoch, number)
-                for bad in batch.pop("bad"):
-                    if not self.skip_bad:
-                        raise bad.error()
-                    self.report.add(bad)
-                if "label" in batch:
-                    yield batch
-            self._position = (epoch + 1, 0)
-        finally:
-            del batches  # stops workers now; a shutdown left to garbage collection can stall for seconds
+            return next(batches, None)
+        except RuntimeError as error:
+            if not worker_failure(error):
+                raise
+            self.close()
+            raise self._worker_error(number, str(error)) from None
+
+    def _worker_error(self, number: int, cause: str) -> DataError:
+        samples = [
+            self.dataset.samples[i] for i in self._sampler.batch_indices(number, self._loader.batch_size)
+        ]
+        shown = ", ".join(s.sample_id for s in samples[:4]) + (
+            f" and {len(samples) - 4} more" if len(samples) > 4 else ""
+        )
+        if "timed out" in cause:
+            what = f"sent nothing for {self.worker_timeout:g} s (data.worker_timeout) while reading"
+        else:  # it may have died on a later batch of its own: this is the first one that never came
+            what = "died (killed, out of memory or crashed in native code) before sending"
+        first = samples[0].path(self.dataset.modalities[0]) if samples else "data"
+        return DataError(first, f"a loader worker {what} batch {number} (samples {shown})")
 
 
 class _PassOrder(Sampler):
@@ -440,7 +478,14 @@ class _PassOrder(Sampler):
         return max(0, self.share_size() - self.start)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        return iter(self._pass()[self.rank :: self.world_size][self.start :])
+        return iter(self._share()[self.start :])
+
+    def batch_indices(self, number: int, batch_size: int) -> list[int]:
+        """Dataset indices of batch `number` (counted from 1) of this process's share of the pass."""
+        return [index for index, _ in self._share()[(number - 1) * batch_size : number * batch_size]]
+
+    def _share(self) -> list[tuple[int, int]]:
+        return self._pass()[self.rank :: self.world_size]
 
 
 class _SeededItems(Dataset):

@@ -138,7 +138,7 @@ def make_loaders(
         **common,
     )
     test_set = PairedClipDataset(samples.test, train=False, **common)
-    loader = {"num_workers": workers, "skip_bad": config.skip_bad, "pin_memory": torch.cuda.is_available()}
+    loader = _loader_options(config, workers)
     drop_last = len(train_set) >= config.batch_size  # a batch of one would break BatchNorm
     train = ClipLoader(train_set, config.batch_size, shuffle=True, drop_last=drop_last, seed=seed, **loader)
     test = ClipLoader(test_set, config.batch_size, **loader)
@@ -165,14 +165,7 @@ def make_view_loader(
         )
     except ValueError as error:
         raise ConfigError(f"data: {error}") from None
-    loader = ClipLoader(
-        test_set,
-        config.batch_size,
-        num_workers=workers,
-        skip_bad=config.skip_bad,
-        pin_memory=torch.cuda.is_available(),
-    )
-    return loader, samples.class_names
+    return ClipLoader(test_set, config.batch_size, **_loader_options(config, workers)), samples.class_names
 
 
 def frame_cache_for(config: DataConfig) -> FrameCache | None:
@@ -200,8 +193,18 @@ def _prepare_cache(
         return None, config.workers
     frame_cache = frame_cache or FrameCache(config.cache_side)
     videos = [(s.path(m), m == "ir") for s in samples for m in modalities]
-    frame_cache.preload(videos, config.workers, progress)
+    frame_cache.preload(videos, config.workers, progress, config.worker_timeout)
     return frame_cache, 0
+
+
+def _loader_options(config: DataConfig, workers: int) -> dict:
+    """ClipLoader options shared by training and test loaders."""
+    return {
+        "num_workers": workers,
+        "skip_bad": config.skip_bad,
+        "pin_memory": torch.cuda.is_available(),
+        "worker_timeout": config.worker_timeout,
+    }
 
 
 def _clip_options(config: DataConfig, modalities: Sequence[str], frame_cache: FrameCache | None) -> dict:

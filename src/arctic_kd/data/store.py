@@ -21,8 +21,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ from arctic_kd.data.dataset import (
 from arctic_kd.data.frames import open_frames
 from arctic_kd.data.registration import crop_to_pixels, fov_affine, homogeneous
 from arctic_kd.data.transforms import apply_crop, crop_pixels
+from arctic_kd.data.workers import map_in_workers
 from arctic_kd.errors import DataError
 from arctic_kd.progress import progress_bar
 
@@ -114,7 +114,7 @@ def prepare_store(
     jobs = [(s, folder, settings, decode_threads) for s in todo]
     bar = progress_bar(total=len(todo), desc="prepare", unit="sample", enabled=progress)
     with bar:
-        for bad in _run(jobs, workers):
+        for bad in map_in_workers(_prepare_job, jobs, workers):
             if bad is None:
                 report.prepared += 1
             else:
@@ -142,14 +142,6 @@ def _claim(store: Path, settings: StoreSettings) -> None:
             )
         return
     _write_json(path, wanted)
-
-
-def _run(jobs: list, workers: int) -> Iterator[BadSample | None]:
-    if workers <= 1:
-        yield from (_prepare_job(job) for job in jobs)
-        return
-    with ProcessPoolExecutor(workers) as pool:
-        yield from pool.map(_prepare_job, jobs, chunksize=1)
 
 
 def _prepare_job(job: tuple) -> BadSample | None:

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import functools
 import json
-import multiprocessing
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from arctic_kd.data.synth import render
 from arctic_kd.data.synth.actions import ACTIONS, DEFAULT_NUM_CLASSES, action_pose
 from arctic_kd.data.synth.camera import Camera, kinect_pair
 from arctic_kd.data.video import write_video
+from arctic_kd.data.workers import map_in_workers
 from arctic_kd.errors import DataError
 from arctic_kd.progress import progress_bar
 
@@ -443,7 +442,7 @@ def generate(
     workers = workers or min(os.cpu_count() or 1, len(takes))
     bar = progress_bar(total=len(takes) * config.cameras, unit="sample", desc="synth", enabled=progress)
     with bar:
-        for done in _run(config, root, takes, workers):
+        for done in map_in_workers(functools.partial(write_take, config, root), takes, workers):
             bar.update(done)
     (root / META_FILE).write_text(json.dumps(_meta(config), indent=2) + "\n")
     return root
@@ -457,12 +456,3 @@ def _remove_other_samples(root: Path, config: SynthConfig) -> None:
         for path in folder.iterdir():
             if path.is_file() and path not in keep:
                 path.unlink()
-
-
-def _run(config: SynthConfig, root: Path, takes: list[SampleName], workers: int) -> Iterator[int]:
-    if workers <= 1:
-        yield from (write_take(config, root, take) for take in takes)
-        return
-    # spawned, not forked: a child forked after the parent used OpenCV or FFmpeg threads can deadlock
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        yield from pool.map(write_take, [config] * len(takes), [root] * len(takes), takes, chunksize=1)

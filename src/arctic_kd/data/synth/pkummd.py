@@ -17,12 +17,10 @@ tests), and `class_names.txt`.
 
 from __future__ import annotations
 
+import functools
 import json
-import multiprocessing
 import os
 import shutil
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -43,6 +41,7 @@ from arctic_kd.data.synth.dataset import (
     render_take,
 )
 from arctic_kd.data.video import VideoWriter
+from arctic_kd.data.workers import map_in_workers
 from arctic_kd.progress import progress_bar
 
 VIEW_OF_CAMERA = {1: "M", 2: "L", 3: "R"}
@@ -247,21 +246,8 @@ def generate(
     workers = workers or min(os.cpu_count() or 1, len(todo))
     bar = progress_bar(total=len(todo) * config.cameras, unit="video", desc="synth", enabled=progress)
     with bar:
-        for done in _run(config, root, todo, ir_format, workers):
+        write = functools.partial(write_recording, config, root, ir_format=ir_format)
+        for done in map_in_workers(write, todo, workers):
             bar.update(done)
     (root / META_FILE).write_text(json.dumps(_meta(config, ir_format), indent=2) + "\n")
     return root
-
-
-def _run(
-    config: SynthConfig, root: Path, todo: list[Recording], ir_format: IrFormat, workers: int
-) -> Iterator[int]:
-    if workers <= 1:
-        yield from (write_recording(config, root, r, ir_format) for r in todo)
-        return
-    count = len(todo)
-    # spawned, not forked: a child forked after the parent used OpenCV or FFmpeg threads can deadlock
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        yield from pool.map(
-            write_recording, [config] * count, [root] * count, todo, [ir_format] * count, chunksize=1
-        )
