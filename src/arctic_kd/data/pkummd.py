@@ -39,6 +39,7 @@ from pathlib import Path
 from arctic_kd.config import PkuMmdConfig
 from arctic_kd.data.dataset import PairedSample
 from arctic_kd.data.ntu import CLASS_NAMES_FILE, read_class_names
+from arctic_kd.data.registration import NOMINAL
 from arctic_kd.errors import DataError
 
 VIEWS = {"L": 1, "M": 2, "R": 3}
@@ -301,7 +302,10 @@ class PkuIndex:
         start = max(row.first - self.layout.first_frame, 0)
         end = max(row.last + 1 - self.layout.first_frame, start + 1)
         sample_id = f"F{int(number):03d}V{VIEWS[view]:03d}C{row.label:03d}L{row.line:03d}"
-        return PairedSample(sample_id, row.label - 1, recording.rgb, recording.ir, start, end)
+        # no pixel coordinates in PKU-MMD skeletons: the nominal map is all there is (README)
+        return PairedSample(
+            sample_id, row.label - 1, recording.rgb, recording.ir, start, end, registration_source=NOMINAL
+        )
 
     def split(
         self, protocol: str, modalities: Sequence[str]
