@@ -71,6 +71,14 @@ def _track_of(path: Path, mtime_ns: int, size: int) -> PersonTrack:
     return PersonTrack(boxes, registration, *quality)
 
 
+def carried_boxes(boxes: dict[str, PixelBox] | None, affine: np.ndarray | None) -> dict[str, PixelBox] | None:
+    """`boxes` with the RGB box made the image of the IR box under `affine` (a borrowed registration:
+    both streams then crop the region that map says is the same), unchanged without a map."""
+    if boxes is None or affine is None:
+        return boxes
+    return {**boxes, "rgb": mapped_box(inverse(affine), boxes["ir"])}
+
+
 def _extent(xy: np.ndarray) -> PixelBox | None:
     """The box around every measured position; absent bodies and lost joints are zeros or NaN."""
     xy = xy.reshape(-1, 2)
