@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from arctic_kd.config import ConfigError, PkuMmdConfig, load_config
+from arctic_kd.data.loaders import protocol_samples
 from arctic_kd.data.pkummd import index_pkummd
 from arctic_kd.errors import DataError
 
@@ -113,3 +114,19 @@ def test_labels_found_nowhere_name_the_patterns_tried(tmp_path):
 def test_a_bad_max_overlap_is_a_config_error():
     with pytest.raises(ConfigError, match=r"data.pkummd.max_overlap must be in \(0, 1\], got 0"):
         load_config(None, ["data.pkummd.max_overlap=0"])
+
+
+def test_training_says_which_layout_it_found_and_how_many_rows_it_left_out(tmp_path, capsys):
+    pku_folder(tmp_path, "Label/{video}.txt", rows=ROWS)
+    for view in "LMR":  # the index only asks whether the files exist
+        write(tmp_path, f"Data/RGB_VIDEO/0007-{view}.avi", "")
+        write(tmp_path, f"Data/IR_VIDEO/0007-{view}-infrared.avi", "")
+    config = load_config(None, ["data.dataset=pkummd", f"data.root={tmp_path}", "data.protocol=pkummd-xview"])
+    samples = protocol_samples(config.data, ("rgb", "ir"), progress=True)
+    assert (len(samples.train), len(samples.test)) == (8, 4)
+    assert capsys.readouterr().err.splitlines() == [
+        "arctic: note: data.pkummd.labels: nothing at 'Train_Label_PKU_final/{video}.txt'; "
+        "using 'Label/{video}.txt' (3 of 3 recordings)",
+        "arctic: note: 12 suspicious label row(s): 12 dropped (data.pkummd.suspicious_rows: drop); "
+        "`arctic check` lists them",
+    ]
