@@ -131,28 +131,19 @@ def screen_rows(
     """
     keep = layout.suspicious_rows == "keep"
     confident = [row for row in rows if row.confidence >= layout.min_confidence]
-    problems: dict[int, tuple[LabelRow, str, str]] = {}
+    problems: dict[int, tuple[LabelRow, str, str]] = {}  # line -> (row, problem, action): its first problem
+
+    def flag(row: LabelRow, problem: str, kept_as: str = "kept") -> None:
+        problems.setdefault(row.line, (row, problem, kept_as if keep else "dropped"))
+
     for row in confident:
         if row.start > row.end:
-            problems[row.line] = (
-                row,
-                f"end {row.end} before start {row.start}",
-                "swapped" if keep else "dropped",
-            )
+            flag(row, f"end {row.end} before start {row.start}", kept_as="swapped")
         elif row.start == row.end:
-            problems[row.line] = (
-                row,
-                f"zero length (start = end = {row.start})",
-                "kept" if keep else "dropped",
-            )
+            flag(row, f"zero length (start = end = {row.start})")
     candidates = [row for row in confident if keep or row.line not in problems]
     for row, other, shared in _overlaps(candidates, layout.max_overlap):
-        if row.line not in problems:
-            problems[row.line] = (
-                row,
-                f"shares {shared} frames with line {other.line}",
-                "kept" if keep else "dropped",
-            )
+        flag(row, f"shares {shared} frames with line {other.line}")
     if layout.first_frame == 1:
         for row in confident:
             if row.first == 0 and row.line not in problems:
