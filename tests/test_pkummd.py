@@ -105,13 +105,16 @@ def test_every_label_row_is_one_clip_showing_exactly_its_take(pku_root):
     assert checked == len(all_clips) == 3 * 3 * 3
 
 
-def test_the_synthetic_label_files_list_some_rows_end_first(pku_root):
+def test_the_synthetic_label_files_list_every_row_start_first_and_none_is_suspicious(pku_root):
     rows = [
         line.split(",")
         for path in (pku_root / "Train_Label_PKU_final").glob("*.txt")
         for line in path.read_text().splitlines()
     ]
-    assert any(int(start) > int(end) for _, start, end, _ in rows), "swapped rows are part of the test"
+    assert len(rows) == 27 and all(int(start) < int(end) for _, start, end, _ in rows)
+    index = index_pkummd(pku_root)
+    assert sum(len(index.clips(name)) for name in index.recordings) == 27
+    assert index.row_problems() == [] and index.notes == []
 
 
 def test_split_files_with_and_without_a_trailing_comma(pku_root):
@@ -175,7 +178,8 @@ def test_malformed_label_lines_name_file_and_line(tmp_path, bad, problem):
 
 
 def test_label_rows_to_frame_ranges(tmp_path):
-    """1-based inclusive rows (the default) → 0-based end-exclusive ranges; swapped rows repaired."""
+    """1-based inclusive rows (the default) → 0-based end-exclusive ranges; a reversed row is dropped, or
+    swapped as before with `suspicious_rows: keep`."""
     (tmp_path / "Split").mkdir()
     (tmp_path / "Split" / "cross-view.txt").write_text(
         "Training videos:\n0007-L\nValidation videos:\n0007-M,\n"
@@ -184,17 +188,25 @@ def test_label_rows_to_frame_ranges(tmp_path):
     for view in "LM":
         (tmp_path / "labels" / f"0007-{view}.txt").write_text("5,10,20,1\n51,40,30,2,\n")
     layout = PkuMmdConfig(labels="labels/{video}.txt")
-    clips = index_pkummd(tmp_path, layout).clips("0007-L")
-    assert [(c.sample_id, c.label, c.start, c.end) for c in clips] == [
+    index = index_pkummd(tmp_path, layout)
+    clips = index.clips("0007-L")
+    assert [(c.sample_id, c.label, c.start, c.end) for c in clips] == [("F007V001C005L001", 4, 9, 20)]
+    assert [str(p) for p in index.row_problems()] == [
+        f"{tmp_path / 'labels' / '0007-L.txt'}:2: 51,40,30,2: end 30 before start 40 (dropped)"
+    ]
+    kept = index_pkummd(tmp_path, dataclasses.replace(layout, suspicious_rows="keep")).clips("0007-L")
+    assert [(c.sample_id, c.label, c.start, c.end) for c in kept] == [
         ("F007V001C005L001", 4, 9, 20),
         ("F007V001C051L002", 50, 29, 40),
     ]
     assert clips[0].rgb is None and clips[0].ir is None  # no video files: the recording is incomplete
-    zero_based = index_pkummd(tmp_path, PkuMmdConfig(labels="labels/{video}.txt", first_frame=0))
+    zero_based = index_pkummd(
+        tmp_path, PkuMmdConfig(labels="labels/{video}.txt", first_frame=0, suspicious_rows="keep")
+    )
     assert [(c.start, c.end) for c in zero_based.clips("0007-L")] == [(10, 21), (30, 41)]
     assert index_pkummd(tmp_path, layout).class_names == official_class_names()
     assert official_class_names()[0] == "bow" and len(official_class_names()) == 51
-    with pytest.raises(DataError, match="needs this split file"):
+    with pytest.raises(DataError, match="needs its split file"):
         index_pkummd(tmp_path, layout).split("pkummd-xsub", ("rgb", "ir"))
     with pytest.raises(
         DataError, match=r"data.pkummd.rgb: 'RGB/\{name\}.avi': the only placeholder is \{video\}"

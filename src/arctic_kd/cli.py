@@ -55,6 +55,14 @@ split through a DataLoader. Bad files are listed at the end with the reason; the
 sample misses a modality or is bad. Works on NTU RGB+D folders, PKU-MMD phase 1 (label rows become clips;
 a malformed label or split line is an error naming file and line) and CSV manifests.
 
+With data.person_crop (the default) NTU clips are decoded as training crops them, and each sample's
+person box and RGB→IR registration (fitted, borrowed from its setup/camera, or nominal) are checked:
+boxes that are missing, off-frame, tiny or larger than the frame and fits that disagree with their own
+joints are listed with the figures, and a summary line counts each problem. PKU-MMD: the layout found
+(when the configured patterns find nothing) and the suspicious label rows (end before start, zero length,
+overlapping) are listed with file and line; they are left out of training unless
+data.pkummd.suspicious_rows=keep.
+
   arctic check /data/ntu60 --protocol ntu60-xview --split train
   arctic check /data/pkummd --dataset pkummd --protocol pkummd-xview
   arctic check /data/pkummd --dataset pkummd --set data.pkummd.ir=Data/IR_VIDEO/{video}   # PNG folders
@@ -305,6 +313,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         skip_bad=args.skip_bad,
         limit=args.limit,
         data=data,
+        list_all=args.list_all,
     )
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
@@ -675,6 +684,12 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
         dest="skip_bad",
         action="store_false",
         help="stop at the first bad sample instead of listing every one at the end",
+    )
+    parser.add_argument(
+        "--list-all",
+        action="store_true",
+        help="print every checked sample's person crop and registration, and every suspicious PKU-MMD "
+        "label row (default: the first 10 with a problem)",
     )
     _add_config_options(parser, default=None)
 

@@ -29,8 +29,16 @@ class PkuMmdConfig:
     rgb: str = "Data/RGB_VIDEO/{video}.avi"
     ir: str = "Data/IR_VIDEO/{video}-infrared.avi"  # a folder (e.g. Data/IR_VIDEO/{video}) = per-frame PNGs
     labels: str = "Train_Label_PKU_final/{video}.txt"
-    splits: str = "Split/{split}.txt"  # {split}: cross-subject or cross-view
+    splits: str = "Split/{split}.txt"  # {split}: split_names[0] (pkummd-xsub) or split_names[1] (xview)
+    split_names: tuple[str, str] = ("cross-subject", "cross-view")  # some copies: cross_subject, cross_view
     first_frame: Literal[0, 1] = 1  # how label rows number frames (end inclusive): 1 is the common reading
+    min_confidence: int = 0  # leave out label rows of lower confidence (2 strong, 1 slight; 0 also occurs)
+    suspicious_rows: Literal["drop", "keep"] = "drop"  # keep: train on them too (reversed rows swapped)
+    max_overlap: float = 0.5  # rows sharing more than this fraction of the shorter one are suspicious
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_overlap <= 1:
+            raise ConfigError(f"data.pkummd.max_overlap must be in (0, 1], got {self.max_overlap}")
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """`arctic check`: walk a dataset the way training will, and say plainly what is wrong with it.
 
 Indexing, protocol splits, skeleton parsing and clip decoding each get a line of the report, so a user
-learns about a missing IR folder or a corrupt video before the first epoch, not during it.
+learns about a missing IR folder or a corrupt video before the first epoch, not during it. With
+`data.person_crop` (NTU) the checked samples go through the person-crop path training uses, and their
+boxes and registration are reported (`crops.py`); PKU-MMD's suspicious label rows and the layout found
+are listed.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from arctic_kd.config import DataConfig
+from arctic_kd.data.crops import CropReport, crop_report
 from arctic_kd.data.dataset import BadSample, BadSampleReport, ClipLoader, PairedClipDataset, PairedSample
 from arctic_kd.data.loaders import DATASET_PROTOCOLS, paired_samples
 from arctic_kd.data.manifest import PROTOCOLS as MANIFEST_PROTOCOLS
 from arctic_kd.data.manifest import read_manifest
 from arctic_kd.data.ntu import NtuSample, index_ntu
 from arctic_kd.data.pkummd import PROTOCOLS as PKU_PROTOCOLS
-from arctic_kd.data.pkummd import index_pkummd
+from arctic_kd.data.pkummd import RowProblem, index_pkummd
 from arctic_kd.data.protocols import PROTOCOLS, split
 from arctic_kd.data.skeleton import read_skeleton
 from arctic_kd.errors import DataError
@@ -43,6 +47,12 @@ class DataCheck:
     seconds: float = 0.0
     clip_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     bad: BadSampleReport = field(default_factory=BadSampleReport)
+    notes: list[str] = field(default_factory=list)  # e.g. the PKU-MMD layout found
+    crops: CropReport | None = None  # None: whole frames (no person crops)
+    registration: str = ""  # how clips without person crops are registered, when that is worth a line
+    row_problems: list[RowProblem] = field(default_factory=list)
+    row_summary: str = ""
+    list_all: bool = False  # every crop and label-row line, not only the first SHOWN_PROBLEMS
 
     @property
     def ok(self) -> bool:
@@ -52,6 +62,13 @@ class DataCheck:
 
     def lines(self) -> list[str]:
         lines = [f"{self.root}: {self.contents}, {self.num_classes} classes"]
+        lines += [f"  note: {note}" for note in self.notes]
+        if self.row_summary:
+            lines.append(f"  {self.row_summary}")
+            shown = None if self.list_all else SHOWN_PROBLEMS
+            lines += [f"    {problem}" for problem in self.row_problems[:shown]]
+            if shown is not None and len(self.row_problems) > shown:
+                lines.append(f"    … and {len(self.row_problems) - shown} more (--list-all lists every one)")
         if self.missing:
             lines.append(f"  {len(self.missing)} sample(s) miss a modality, e.g.:")
             lines += [
@@ -70,6 +87,10 @@ class DataCheck:
             f"  {self.checked_split}: {parsed}"
             f"{self.clips} paired clips decoded in {self.seconds:.1f} s ({rate:.1f} clips/s): {shapes}"
         )
+        if self.crops is not None:
+            lines += self.crops.lines(None if self.list_all else SHOWN_PROBLEMS)
+        elif self.registration:
+            lines.append(f"  {self.registration}")
         lines.append(f"  {self.bad.summary()}")
         return lines
 
@@ -87,11 +108,13 @@ def check_dataset(
     limit: int | None = None,
     progress: bool = True,
     data: DataConfig | None = None,
+    list_all: bool = False,
 ) -> DataCheck:
     """Index `root`, count every protocol's split, then parse skeletons and decode clips of one split.
 
     `data` chooses the dataset kind (`data.dataset`) and holds its options (PKU-MMD path patterns, class
-    names, training subjects); `root` is the dataset folder, or the CSV file of a manifest.
+    names, training subjects, person crops); `root` is the dataset folder, or the CSV file of a manifest.
+    `list_all` lists every sample's crop figures and every suspicious label row, not only the first few.
     """
     data = data or DataConfig()
     if protocol not in DATASET_PROTOCOLS[data.dataset]:
@@ -104,7 +127,11 @@ def check_dataset(
     else:
         report, chosen, skeletons = _survey_ntu(Path(root), protocol, subset, drop_missing_skeletons)
         _parse_skeletons(skeletons[:limit], report, skip_bad)
-    _decode_clips(chosen[:limit], report, num_frames, size, batch_size, workers, skip_bad, progress)
+        if data.person_crop:
+            chosen = _person_crops(skeletons[:limit], report, data.person_margin)
+    report.list_all = list_all
+    margin = data.person_margin if report.crops is not None else None
+    _decode_clips(chosen[:limit], report, num_frames, size, batch_size, workers, skip_bad, progress, margin)
     return report
 
 
@@ -149,6 +176,11 @@ def _survey_pkummd(
         [],
         splits,
         f"{protocol} {subset}",
+        notes=index.notes,
+        registration="registration: the nominal Kinect v2 map for every clip (PKU-MMD skeletons carry no "
+        "pixel coordinates); clips are whole frames",
+        row_problems=index.row_problems(),
+        row_summary=index.row_summary(),
     )
     train, test = index.split(protocol, ("rgb", "ir"))
     return report, train if subset == "train" else test
@@ -170,6 +202,15 @@ def _survey_manifest(
         f"{protocol} {subset}",
     )
     return report, train if subset == "train" else test
+
+
+def _person_crops(samples: Sequence[NtuSample], report: DataCheck, margin: float) -> list[PairedSample]:
+    """The samples as training prepares them with person crops, and their crop figures in `report`. A
+    skeleton file that does not parse was reported by `_parse_skeletons`: its sample is left out here."""
+    readable = [s for s in samples if str(s.name) not in report.bad.samples]
+    prepared = paired_samples(readable, person_crop=True)
+    report.crops = crop_report(prepared, [s.skeleton for s in readable], margin)
+    return prepared
 
 
 def _parse_skeletons(samples: Sequence[NtuSample], report: DataCheck, skip_bad: bool) -> None:
@@ -194,8 +235,16 @@ def _decode_clips(
     workers,
     skip_bad,
     progress,
+    person_margin: float | None = None,
 ) -> None:
-    dataset = PairedClipDataset(samples, num_frames, train=False, rgb_size=(size, size), ir_size=(size, size))
+    dataset = PairedClipDataset(
+        samples,
+        num_frames,
+        train=False,
+        rgb_size=(size, size),
+        ir_size=(size, size),
+        person_margin=person_margin,
+    )
     loader = ClipLoader(dataset, batch_size, num_workers=workers, skip_bad=skip_bad)
     loader.report = report.bad  # one list of bad samples for skeletons and clips
     start = time.perf_counter()

@@ -60,6 +60,7 @@ class PairedSample:
     end: int | None = None
     person: Mapping[str, PixelBox] | None = None  # per modality, the performer's box in that stream's pixels
     registration: Registration | None = None  # RGB pixel → IR pixel affine (person.py); None: Kinect FOVs
+    registration_source: str = ""  # fitted, setup+camera, camera, nominal (registration.py); "": unrecorded
 
     def path(self, modality: str) -> Path:
         path = self.rgb if modality == "rgb" else self.ir

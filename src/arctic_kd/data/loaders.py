@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,9 +15,10 @@ from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.dataset import ClipLoader, PairedClipDataset, PairedSample
 from arctic_kd.data.manifest import read_manifest
 from arctic_kd.data.ntu import NtuSample, index_ntu
-from arctic_kd.data.person import PersonTrack, person_track
+from arctic_kd.data.person import PersonTrack, carried_boxes, person_track
 from arctic_kd.data.pkummd import index_pkummd
 from arctic_kd.data.protocols import split
+from arctic_kd.data.registration import FITTED, fallback_registrations
 from arctic_kd.data.store import ClipStore
 from arctic_kd.errors import DataError
 from arctic_kd.progress import progress_bar
@@ -39,22 +41,30 @@ def paired_samples(
     samples: Sequence[NtuSample], person_crop: bool = False, progress: bool = False
 ) -> list[PairedSample]:
     """Dataset entries for NTU samples; with `person_crop`, person boxes and RGB→IR registration from each
-    sample's skeleton file.
+    sample's skeleton file (a sample whose skeleton gives no map borrows one: `fallback_registrations`).
 
     A sample without a skeleton file, or whose file tracks nobody, is used whole; a malformed skeleton
     file is an error naming it (the user asked for person crops).
     """
-    entries = []
-    for s in progress_bar(samples, desc="person boxes", unit="skeleton", enabled=progress and person_crop):
-        track = (
-            person_track(s.skeleton) if person_crop and s.skeleton is not None else PersonTrack(None, None)
+    tracks = [
+        person_track(s.skeleton) if person_crop and s.skeleton is not None else PersonTrack(None, None)
+        for s in progress_bar(samples, desc="person boxes", unit="skeleton", enabled=progress and person_crop)
+    ]
+    maps = fallback_registrations(
+        [(s.name.setup, s.name.camera) for s in samples], [t.registration for t in tracks]
+    )
+    return [
+        PairedSample(
+            str(s.name),
+            s.name.label,
+            s.rgb,
+            s.ir,
+            person=track.boxes if source == FITTED else carried_boxes(track.boxes, affine),
+            registration=None if affine is None else tuple(float(v) for v in affine.ravel()),
+            registration_source=source,
         )
-        entries.append(
-            PairedSample(
-                str(s.name), s.name.label, s.rgb, s.ir, person=track.boxes, registration=track.registration
-            )
-        )
-    return entries
+        for s, track, (affine, source) in zip(samples, tracks, maps, strict=True)
+    ]
 
 
 def protocol_samples(config: DataConfig, modalities: Sequence[str], progress: bool = False) -> SplitSamples:
@@ -68,6 +78,8 @@ def protocol_samples(config: DataConfig, modalities: Sequence[str], progress: bo
         index = index_pkummd(config.root, config.pkummd, config.class_names)
         samples = SplitSamples(*index.split(config.protocol, modalities), index.class_names)
         where = config.root
+        if progress:
+            _tell_about(index)
     elif config.dataset == "manifest":
         listing = read_manifest(_manifest_path(config), config.class_names)
         train, test = listing.split(config.protocol, modalities, config.train_subjects)
@@ -81,6 +93,15 @@ def protocol_samples(config: DataConfig, modalities: Sequence[str], progress: bo
             f"test samples with {' and '.join(modalities)} videos",
         )
     return samples
+
+
+def _tell_about(index: pkummd.PkuIndex) -> None:
+    """Say which PKU-MMD layout was found and how many label rows were left out (never silently)."""
+    lines = list(index.notes)
+    if index.row_problems():
+        lines.append(f"{index.row_summary()}; `arctic check` lists them")
+    for line in lines:
+        print(f"arctic: note: {line}", file=sys.stderr)
 
 
 def _manifest_path(config: DataConfig) -> str:

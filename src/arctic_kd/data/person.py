@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from arctic_kd.data.registration import inverse, mapped_box, skeleton_affine
+from arctic_kd.data.registration import fit_registration, inverse, mapped_box
 from arctic_kd.data.skeleton import read_skeleton
 from arctic_kd.data.transforms import CropBox
 
@@ -32,6 +32,8 @@ class PersonTrack:
 
     boxes: dict[str, PixelBox] | None  # per stream; None when no body was tracked
     registration: Registration | None  # None when the joints cannot determine the map
+    residual: float | None = None  # the fit's median IR-pixel error on the video's own tracked pairs
+    pairs: int = 0  # tracked joint pairs the fit saw
 
 
 def person_track(skeleton_path: str | Path) -> PersonTrack:
@@ -55,15 +57,26 @@ def person_boxes(skeleton_path: str | Path) -> dict[str, PixelBox] | None:
 @functools.cache
 def _track_of(path: Path, mtime_ns: int, size: int) -> PersonTrack:
     skeleton = read_skeleton(path)
-    affine = skeleton_affine(skeleton)
+    fit = fit_registration(skeleton)
     joints = skeleton.to_array(max_bodies=2)  # (T, bodies, 25, 11)
     boxes = {modality: _extent(joints[..., list(columns)]) for modality, columns in _COLUMNS.items()}
-    registration = None if affine is None else tuple(float(v) for v in affine.ravel())
+    if fit is None:
+        registration, quality = None, (None, 0)
+    else:
+        registration, quality = tuple(float(v) for v in fit.affine.ravel()), (fit.residual, fit.pairs)
     if boxes["ir"] is None or boxes["rgb"] is None:
-        return PersonTrack(None, registration)
-    if affine is not None:
-        boxes["rgb"] = mapped_box(inverse(affine), boxes["ir"])
-    return PersonTrack(boxes, registration)
+        return PersonTrack(None, registration, *quality)
+    if fit is not None:
+        boxes["rgb"] = mapped_box(inverse(fit.affine), boxes["ir"])
+    return PersonTrack(boxes, registration, *quality)
+
+
+def carried_boxes(boxes: dict[str, PixelBox] | None, affine: np.ndarray | None) -> dict[str, PixelBox] | None:
+    """`boxes` with the RGB box made the image of the IR box under `affine` (a borrowed registration:
+    both streams then crop the region that map says is the same), unchanged without a map."""
+    if boxes is None or affine is None:
+        return boxes
+    return {**boxes, "rgb": mapped_box(inverse(affine), boxes["ir"])}
 
 
 def _extent(xy: np.ndarray) -> PixelBox | None:

@@ -4,9 +4,22 @@ A recording `NNNN-V` (view L, M or R) has an RGB video, an IR video (an AVI or a
 PNGs) and a label file with one row per action instance, `label,start,end,confidence`: label 1–51, frames
 numbered from 1 with `end` inclusive (the common reading; codebases differ by one frame, so
 `data.pkummd.first_frame: 0` reads 0-based rows). A row becomes a `PairedSample` with the 0-based,
-end-exclusive range [start − 1, end) of the RGB stream; rows listing end before start are swapped, as
-the real files need. Sample ids follow the public PKU-MMD instance naming, `F<video>V<view>C<label>L<row>`
-(view L = 1, M = 2, R = 3; row = line of the label file), e.g. F292V003C002L005.
+end-exclusive range [start − 1, end) of the RGB stream. Sample ids follow the public PKU-MMD instance
+naming, `F<video>V<view>C<label>L<row>` (view L = 1, M = 2, R = 3; row = line of the label file), e.g.
+F292V003C002L005.
+
+Suspicious rows are reported (`PkuIndex.row_problems`, listed by `arctic check`) and left out of training
+unless `data.pkummd.suspicious_rows: keep`: end before start (the download's one such row, `0043-L` line
+21 `1,4925,4036,2`, is a typo — swapped it becomes an 890-frame "bow" spanning four other actions, while
+the other views put it at 55 and 36 frames), zero length, and two rows of a recording that share more than
+`max_overlap` of the shorter one (the file cannot tell which is right, so both go). Confidence is "1 or 2
+for slight and strong recommendation respectively" (ECHO960/PKU-MMD README); 135 of the 21,545 real rows
+say 0, which no public source explains; `min_confidence` filters on it (default 0: keep all).
+
+Copies of the download are laid out in more than one way (labels under `Label/Train_Label_PKU_final/` or
+`Label/`, split files named `cross-subject.txt` or `cross_subject.txt`): when a configured pattern finds
+nothing, the known layouts (`KNOWN_LAYOUTS`, `KNOWN_SPLIT_NAMES`) are tried in order and the one used is
+said in `PkuIndex.notes`; when none fits, the patterns tried are named.
 
 The protocols come from the split files `cross-subject.txt` and `cross-view.txt`: four lines,
 "Training videos:", a comma-separated list of recordings, "Validation videos:" (spelt "Validataion" in
@@ -16,6 +29,7 @@ package, alphabetical as in the label ids), or `data.class_names`, or the root's
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +39,7 @@ from pathlib import Path
 from arctic_kd.config import PkuMmdConfig
 from arctic_kd.data.dataset import PairedSample
 from arctic_kd.data.ntu import CLASS_NAMES_FILE, read_class_names
+from arctic_kd.data.registration import NOMINAL
 from arctic_kd.errors import DataError
 
 VIEWS = {"L": 1, "M": 2, "R": 3}
@@ -38,17 +53,51 @@ _VIDEO = re.compile(r"(\d{4})-([LMR])")
 _TRAIN_HEADER = re.compile(r"training videos:?", re.IGNORECASE)
 _TEST_HEADER = re.compile(r"(validation|validataion|test|testing) videos:?", re.IGNORECASE)
 MODALITIES = ("rgb", "ir", "labels")
+# path patterns seen in public copies and loaders, tried in this order when the configured one finds nothing
+KNOWN_LAYOUTS = {
+    "rgb": ("Data/RGB_VIDEO/{video}.avi",),
+    "ir": ("Data/IR_VIDEO/{video}-infrared.avi", "Data/IR_VIDEO/{video}"),
+    "labels": (
+        "Label/Train_Label_PKU_final/{video}.txt",
+        "Label/{video}.txt",
+        "Train_Label_PKU_final/{video}.txt",
+    ),
+}
+KNOWN_SPLIT_FOLDERS = ("Split/{split}.txt",)
+KNOWN_SPLIT_NAMES = (("cross-subject", "cross-view"), ("cross_subject", "cross_view"))
 
 
 @dataclass(frozen=True)
 class LabelRow:
-    """One action instance as its label file lists it (start ≤ end after repair; frames as in the file)."""
+    """One action instance exactly as its label file lists it (frames as in the file, end may be first)."""
 
     label: int  # 1-based, as in the file
     start: int
     end: int
     confidence: int
     line: int
+
+    @property
+    def first(self) -> int:
+        return min(self.start, self.end)
+
+    @property
+    def last(self) -> int:
+        return max(self.start, self.end)
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A label row that `arctic check` lists: what is wrong with it and what training does with it."""
+
+    path: Path
+    line: int
+    row: str  # the row as written, e.g. "1,4925,4036,2"
+    problem: str
+    action: str  # "dropped", "kept" or "swapped"
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.row}: {self.problem} ({self.action})"
 
 
 def read_labels(path: str | Path, num_classes: int = NUM_CLASSES) -> list[LabelRow]:
@@ -68,9 +117,62 @@ def read_labels(path: str | Path, num_classes: int = NUM_CLASSES) -> list[LabelR
             raise DataError(path, f"label {label} is outside 1–{num_classes}", line=number)
         if min(start, end) < 0:
             raise DataError(path, f"negative frame number in {text!r}", line=number)
-        start, end = min(start, end), max(start, end)
         rows.append(LabelRow(label, start, end, confidence, number))
     return rows
+
+
+def screen_rows(
+    rows: Sequence[LabelRow], layout: PkuMmdConfig, path: str | Path
+) -> tuple[list[LabelRow], list[RowProblem], int]:
+    """(rows to train on, suspicious rows, rows under `min_confidence`) of one label file (module doc).
+
+    Reversed and zero-length rows are judged first, so that with "drop" a typo like 0043-L line 21 does
+    not also take the rows it would overlap with it.
+    """
+    keep = layout.suspicious_rows == "keep"
+    confident = [row for row in rows if row.confidence >= layout.min_confidence]
+    problems: dict[int, tuple[LabelRow, str, str]] = {}  # line -> (row, problem, action): its first problem
+
+    def flag(row: LabelRow, problem: str, kept_as: str = "kept") -> None:
+        problems.setdefault(row.line, (row, problem, kept_as if keep else "dropped"))
+
+    for row in confident:
+        if row.start > row.end:
+            flag(row, f"end {row.end} before start {row.start}", kept_as="swapped")
+        elif row.start == row.end:
+            flag(row, f"zero length (start = end = {row.start})")
+    candidates = [row for row in confident if keep or row.line not in problems]
+    for row, other, shared in _overlaps(candidates, layout.max_overlap):
+        flag(row, f"shares {shared} frames with line {other.line}")
+    if layout.first_frame == 1:
+        for row in confident:
+            if row.first == 0 and row.line not in problems:
+                problems[row.line] = (row, "frame 0, but rows count from 1 (data.pkummd.first_frame)", "kept")
+    listed = [
+        RowProblem(Path(path), row.line, _row_text(row), problem, action)
+        for row, problem, action in sorted(problems.values(), key=lambda item: item[0].line)
+    ]
+    dropped = {p.line for p in listed if p.action == "dropped"}
+    return [row for row in confident if row.line not in dropped], listed, len(rows) - len(confident)
+
+
+def _overlaps(rows: Sequence[LabelRow], max_overlap: float) -> Iterable[tuple[LabelRow, LabelRow, int]]:
+    """(row, other row, shared frames) for both rows of every pair sharing more than `max_overlap` of the
+    shorter row's frames (ends inclusive, so rows that meet at one frame share little)."""
+    ordered = sorted(rows, key=lambda row: row.first)
+    for i, row in enumerate(ordered):
+        for other in ordered[i + 1 :]:
+            if other.first > row.last:
+                break
+            shared = min(row.last, other.last) - other.first + 1
+            shorter = min(row.last - row.first, other.last - other.first) + 1
+            if shared > max_overlap * shorter:
+                yield row, other, shared
+                yield other, row, shared
+
+
+def _row_text(row: LabelRow) -> str:
+    return f"{row.label},{row.start},{row.end},{row.confidence}"
 
 
 def read_split(path: str | Path) -> tuple[list[str], list[str]]:
@@ -128,14 +230,23 @@ class Recording:
 
 @dataclass
 class PkuIndex:
-    """The recordings named by the split files, with the files each has, and the class names."""
+    """The recordings named by the split files, with the files each has, and the class names.
+
+    `layout` holds the patterns in use (found ones where the configured found nothing); `notes` says
+    which were found or not found; `row_problems` lists the suspicious label rows of the recordings whose
+    clips were read.
+    """
 
     root: Path
     layout: PkuMmdConfig
     recordings: dict[str, Recording]
     splits: dict[str, tuple[list[str], list[str]]]  # protocol -> (train, test) recordings
     class_names: list[str]
+    notes: list[str] = field(default_factory=list)
+    split_files: dict[str, list[str]] = field(default_factory=dict)  # protocol -> paths tried, found last
     _clips: dict[str, list[PairedSample]] = field(default_factory=dict, repr=False)
+    _problems: dict[str, list[RowProblem]] = field(default_factory=dict, repr=False)
+    _unconfident: dict[str, int] = field(default_factory=dict, repr=False)
 
     def complete(self, modalities: Sequence[str]) -> list[str]:
         """Recordings with a label file and every one of `modalities`."""
@@ -148,27 +259,52 @@ class PkuIndex:
         return {name: lacking for name, lacking in gaps.items() if lacking}
 
     def clips(self, name: str) -> list[PairedSample]:
-        """The trimmed clips of one recording, one per label row (read once)."""
+        """The trimmed clips of one recording, one per label row that passes `screen_rows` (read once)."""
         if name not in self._clips:
             recording = self.recordings[name]
             rows = read_labels(recording.labels, len(self.class_names))
-            self._clips[name] = [self._clip(recording, row) for row in rows]
+            kept, self._problems[name], self._unconfident[name] = screen_rows(
+                rows, self.layout, recording.labels
+            )
+            self._clips[name] = [self._clip(recording, row) for row in kept]
         return self._clips[name]
+
+    def row_problems(self) -> list[RowProblem]:
+        """The suspicious rows of every label file read so far, in recording order."""
+        return [problem for name in sorted(self._problems) for problem in self._problems[name]]
+
+    def row_summary(self) -> str:
+        """One line: how many rows of the label files read so far were dropped, kept or filtered."""
+        problems = self.row_problems()
+        counts = {
+            action: sum(p.action == action for p in problems) for action in ("dropped", "swapped", "kept")
+        }
+        parts = [f"{n} {action}" for action, n in counts.items() if n]
+        unconfident = sum(self._unconfident.values())
+        if unconfident:
+            parts.append(
+                f"{unconfident} under data.pkummd.min_confidence {self.layout.min_confidence} left out"
+            )
+        rows = f"{len(problems)} suspicious label row(s)" + (f": {', '.join(parts)}" if parts else "")
+        return f"{rows} (data.pkummd.suspicious_rows: {self.layout.suspicious_rows})"
 
     def _clip(self, recording: Recording, row: LabelRow) -> PairedSample:
         number, view = _VIDEO.fullmatch(recording.name).groups()
-        start = max(row.start - self.layout.first_frame, 0)
-        end = max(row.end + 1 - self.layout.first_frame, start + 1)
+        start = max(row.first - self.layout.first_frame, 0)
+        end = max(row.last + 1 - self.layout.first_frame, start + 1)
         sample_id = f"F{int(number):03d}V{VIEWS[view]:03d}C{row.label:03d}L{row.line:03d}"
-        return PairedSample(sample_id, row.label - 1, recording.rgb, recording.ir, start, end)
+        # no pixel coordinates in PKU-MMD skeletons: the nominal map is all there is (README)
+        return PairedSample(
+            sample_id, row.label - 1, recording.rgb, recording.ir, start, end, registration_source=NOMINAL
+        )
 
     def split(
         self, protocol: str, modalities: Sequence[str]
     ) -> tuple[list[PairedSample], list[PairedSample]]:
         """(train, test) clips of the recordings that have labels and every needed modality."""
         if _check_protocol(protocol) not in self.splits:
-            split_file = _fill(self.layout, "splits", split=PROTOCOLS[protocol][0])
-            raise DataError(self.root / split_file, f"protocol {protocol} needs this split file")
+            tried = ", ".join(self.split_files.get(protocol, []))
+            raise DataError(self.root, f"protocol {protocol} needs its split file (tried {tried})")
         train, test = self.splits[protocol]
         usable = set(self.complete(modalities))
         return (
@@ -186,20 +322,60 @@ def _check_protocol(protocol: str) -> str:
 
 
 def index_pkummd(root: str | Path, layout: PkuMmdConfig | None = None, class_names: str = "") -> PkuIndex:
-    """Read the split files present under `root` and locate every recording they name."""
+    """Read the split files present under `root` and locate every recording they name, searching the
+    known layouts for any file kind the configured pattern finds none of (module doc)."""
     root = Path(root)
     layout = layout or PkuMmdConfig()
-    splits = {}
-    for protocol, (split_name, _) in PROTOCOLS.items():
-        path = root / _fill(layout, "splits", split=split_name)
-        if path.is_file():
-            splits[protocol] = read_split(path)
+    splits, split_files, notes = {}, {}, []
+    for position, protocol in enumerate(PROTOCOLS):
+        tried = _split_candidates(layout, position)
+        split_files[protocol] = tried
+        found = next((path for path in tried if (root / path).is_file()), None)
+        if found is None:
+            continue
+        splits[protocol] = read_split(root / found)
+        split_files[protocol] = tried[: tried.index(found) + 1]
+        if found != tried[0]:
+            notes.append(f"{protocol}: no {tried[0]}; using {found} (set data.pkummd.splits / split_names)")
     if not splits:
-        wanted = ", ".join(_fill(layout, "splits", split=s) for s, _ in PROTOCOLS.values())
-        raise DataError(root, f"no PKU-MMD split files ({wanted}) found")
+        wanted = ", ".join(path for paths in split_files.values() for path in paths)
+        raise DataError(root, f"no PKU-MMD split files found; tried {wanted}")
     names = sorted({name for train, test in splits.values() for name in (*train, *test)})
+    for key in ("labels", "rgb", "ir"):
+        layout, note = _found_layout(root, layout, key, names)
+        notes += [note] if note else []
     recordings = {name: _recording(root, layout, name) for name in names}
-    return PkuIndex(root, layout, recordings, splits, _class_names(root, class_names))
+    return PkuIndex(root, layout, recordings, splits, _class_names(root, class_names), notes, split_files)
+
+
+def _split_candidates(layout: PkuMmdConfig, position: int) -> list[str]:
+    """The configured split file of the protocol at `position` (0 xsub, 1 xview), then the known ones."""
+    configured = _fill(layout, "splits", split=layout.split_names[position])
+    known = [
+        folder.format(split=names[position]) for folder in KNOWN_SPLIT_FOLDERS for names in KNOWN_SPLIT_NAMES
+    ]
+    return [configured, *(path for path in known if path != configured)]
+
+
+def _found_layout(
+    root: Path, layout: PkuMmdConfig, key: str, names: Sequence[str]
+) -> tuple[PkuMmdConfig, str]:
+    """`layout` with the pattern for `key` that finds files (the configured one when it finds any), and a
+    note when another was used or none fits."""
+    configured = getattr(layout, key)
+    patterns = [configured, *(p for p in KNOWN_LAYOUTS[key] if p != configured)]
+    for pattern in patterns:
+        candidate = dataclasses.replace(layout, **{key: pattern})
+        found = sum((root / _fill(candidate, key, video=name)).exists() for name in names)
+        if found and pattern == configured:
+            return layout, ""
+        if found:
+            return candidate, (
+                f"data.pkummd.{key}: nothing at {configured!r}; using {pattern!r} "
+                f"({found} of {len(names)} recordings)"
+            )
+    tried = ", ".join(repr(p) for p in patterns)
+    return layout, f"data.pkummd.{key}: no file for any recording; tried {tried}"
 
 
 def _recording(root: Path, layout: PkuMmdConfig, name: str) -> Recording:

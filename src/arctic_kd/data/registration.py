@@ -15,15 +15,19 @@ least-squares fit, which a few gross outliers hundreds of pixels away already dr
 break down at a few tens of percent of such points; RANSAC tolerates about half the pairs being wrong,
 and the refit on inliers gives back least-squares efficiency. A fixed seed makes the map reproducible.
 
-Without a usable skeleton, `fov_affine` gives the Kinect v2 nominal map: both principal points at the
-image centres, focal lengths from the fields of view, no baseline (about f_ir·0.052/z ≈ 6 IR pixels at
-3 m on a 512-pixel frame, plus each unit's lens and mounting tolerances, are ignored). Good for the coarse
-ARC warp; person crops need the skeleton anyway.
+Without a usable skeleton, a video borrows a map fitted on others (`fallback_registrations`): the median
+of the maps fitted on the other videos of its setup and camera, else of its camera in any setup, else the
+Kinect v2 nominal map `fov_affine` (both principal points at the image centres, focal lengths from the
+fields of view, no baseline). The nominal map is far off on real sensors: on real NTU joint pairs it misses
+by a median of ~14 IR px where per-video fits are exact to 0.1–0.2 px, because each unit's principal
+points and mounting differ from nominal, while the map of the same camera in another setup misses by ~2 px
+(BENCHMARKS.md, "Fallback registration").
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -118,10 +122,74 @@ def _spread(points: np.ndarray) -> bool:
     return bool(singular[-1] / np.sqrt(len(points)) > MIN_SPREAD_PX)
 
 
+@dataclass(frozen=True)
+class Fit:
+    """A video's fitted RGB→IR map and how well its own joint pairs agree with it."""
+
+    affine: Affine
+    residual: float  # median IR-pixel error over every tracked pair (outliers included)
+    pairs: int
+    inliers: int
+
+
+def fit_registration(skeleton: Skeleton) -> Fit | None:
+    """The video's RGB→IR map from its joint pairs, or None when the skeleton cannot determine one."""
+    rgb, ir = joint_pairs(skeleton)
+    fit = robust_affine(rgb, ir)
+    if fit is None:
+        return None
+    affine, inliers = fit
+    residual = float(np.median(reprojection_errors(affine, rgb, ir)))
+    return Fit(affine, residual, len(rgb), int(inliers.sum()))
+
+
 def skeleton_affine(skeleton: Skeleton) -> Affine | None:
     """The video's RGB→IR map from its joint pairs, or None when the skeleton cannot determine one."""
-    fit = robust_affine(*joint_pairs(skeleton))
-    return None if fit is None else fit[0]
+    fit = fit_registration(skeleton)
+    return None if fit is None else fit.affine
+
+
+def reprojection_errors(affine: Affine, rgb: np.ndarray, ir: np.ndarray) -> np.ndarray:
+    """IR-pixel distance between each pair's IR position and its RGB position mapped by `affine`."""
+    return _errors(np.asarray(affine)[None], rgb, ir)[0]
+
+
+def median_affine(maps: Sequence[Affine]) -> Affine:
+    """The element-wise median of several maps: robust to a few badly fitted videos."""
+    return np.median(np.stack([np.reshape(m, (2, 3)) for m in maps]), axis=0)
+
+
+View = tuple[int, int]  # (setup, camera) of an NTU sample name
+# fallback levels, most specific first: the name of each and the part of the view it groups by
+FALLBACK_LEVELS: tuple[tuple[str, slice], ...] = (("setup+camera", slice(0, 2)), ("camera", slice(1, 2)))
+FITTED, NOMINAL = "fitted", "nominal"
+
+
+def fallback_registrations(
+    views: Sequence[View], fitted: Sequence[Affine | None]
+) -> list[tuple[Affine | None, str]]:
+    """(map, source) per video: its own fit ("fitted"), else the median of the fits of the other videos
+    of its setup and camera ("setup+camera"), else of its camera in any setup ("camera"), else None
+    ("nominal": the reader uses `fov_affine` with the videos' frame sizes)."""
+    groups: dict[tuple[str, Hashable], list[Affine]] = {}
+    for view, affine in zip(views, fitted, strict=True):
+        if affine is not None:
+            for level, part in FALLBACK_LEVELS:
+                groups.setdefault((level, view[part]), []).append(affine)
+    medians: dict[tuple[str, Hashable], Affine] = {}
+    chosen = []
+    for view, affine in zip(views, fitted, strict=True):
+        if affine is not None:
+            chosen.append((np.reshape(affine, (2, 3)), FITTED))
+            continue
+        level = next(((lv, view[part]) for lv, part in FALLBACK_LEVELS if (lv, view[part]) in groups), None)
+        if level is None:
+            chosen.append((None, NOMINAL))
+            continue
+        if level not in medians:
+            medians[level] = median_affine(groups[level])
+        chosen.append((medians[level], level[0]))
+    return chosen
 
 
 def fov_affine(rgb_size: Sequence[int], ir_size: Sequence[int]) -> Affine:

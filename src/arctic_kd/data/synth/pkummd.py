@@ -9,10 +9,10 @@ are the subjects, `replications` the recordings per subject, `num_classes` the a
 
 Files, in PKU-MMD's layout (the default `data.pkummd` patterns): `Data/RGB_VIDEO/0002-L.avi`, IR as
 `Data/IR_VIDEO/0002-L-infrared.avi` or as a folder of PNGs `Data/IR_VIDEO/0002-L/00000.png …`,
-`Train_Label_PKU_final/0002-L.txt` (rows `label,start,end,confidence`, frames from 1, end inclusive; like
-the real files, about one row in five lists end before start), `Split/cross-subject.txt` (the last third
-of the subjects test; its lists end with a comma, as real files may) and `Split/cross-view.txt` (view M
-tests), and `class_names.txt`.
+`Train_Label_PKU_final/0002-L.txt` (rows `label,start,end,confidence`, frames from 1, end inclusive,
+start first: the download's one reversed row is a typo that the reader drops), `Split/cross-subject.txt`
+(the last third of the subjects test; its lists end with a comma, as real files may) and
+`Split/cross-view.txt` (view M tests), and `class_names.txt`.
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ from arctic_kd.progress import progress_bar
 VIEW_OF_CAMERA = {1: "M", 2: "L", 3: "R"}
 FIRST_RECORDING = 2  # PKU-MMD's recordings are numbered from 0002
 PNG_IR_PATTERN = "Data/IR_VIDEO/{video}"  # data.pkummd.ir for IR written as PNG folders
-SWAPPED_ROWS = 0.2  # fraction of label rows written end-first, as some real rows are
 _ORDER, _LABELS, _NOISE = 101, 102, 103  # seed namespaces (apart from dataset.py's)
 IrFormat = Literal["avi", "png"]
 
@@ -124,8 +123,7 @@ def write_recording(config: SynthConfig, root: Path, recording: Recording, ir_fo
 def _label_text(rows: list[tuple[int, int, int]], rng: np.random.Generator) -> str:
     lines = []
     for action, start, end in rows:
-        first, last = (end, start) if rng.random() < SWAPPED_ROWS else (start, end)
-        lines.append(f"{action},{first},{last},{int(rng.integers(1, 3))}\n")
+        lines.append(f"{action},{start},{end},{int(rng.integers(1, 3))}\n")
     return "".join(lines)
 
 
