@@ -120,7 +120,7 @@ def test_an_interrupted_render_is_marked_incomplete_and_rendered_again(tmp_path,
         raise KeyboardInterrupt
         yield
 
-    monkeypatch.setattr(synth_dataset, "_run", interrupted)
+    monkeypatch.setattr(synth_dataset, "map_in_workers", interrupted)
     with pytest.raises(KeyboardInterrupt):
         generate(root, TINY, workers=1, progress=False)
     assert json.loads((root / "synth.json").read_text())["complete"] is False

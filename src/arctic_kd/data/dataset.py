@@ -322,9 +322,9 @@ class ClipLoader:
     would have read.
 
     Workers come from `workers.worker_context` (never a fork of a process that may have decoded video), start
-    once and serve every pass until `close` (or until the loader is garbage-collected). A worker that sends
-    nothing for `worker_timeout` seconds (0: wait forever), or dies, stops the pass with a `DataError` naming
-    the batch it was reading.
+    once and serve every whole pass; a pass cut short (an error, or a loop left early) stops them, as does
+    `close`, and the next pass starts new ones. A worker that sends nothing for `worker_timeout` seconds
+    (0: wait forever), or dies, stops the pass with a `DataError` naming the batch it was reading.
     """
 
     def __init__(
@@ -403,17 +403,22 @@ class ClipLoader:
         epoch, start = self._position
         self._sampler.epoch, self._sampler.start = epoch, start * self._loader.batch_size
         batches = iter(self._loader)
-        for number in itertools.count(start + 1):
-            batch = self._next_batch(batches, number)
-            if batch is None:
-                break
-            self._position = (epoch, number)
-            for bad in batch.pop("bad"):
-                if not self.skip_bad:
-                    raise bad.error()
-                self.report.add(bad)
-            if "label" in batch:
-                yield batch
+        try:
+            for number in itertools.count(start + 1):
+                batch = self._next_batch(batches, number)
+                if batch is None:
+                    break
+                self._position = (epoch, number)
+                for bad in batch.pop("bad"):
+                    if not self.skip_bad:
+                        raise bad.error()
+                    self.report.add(bad)
+                if "label" in batch:
+                    yield batch
+        except BaseException:  # an error, or a loop left early: stop the workers now, not at garbage
+            del batches  # collection, which can find their queues closed and wait 5 s for each of them
+            self.close()
+            raise
         self._position = (epoch + 1, 0)
 
     def close(self) -> None:
@@ -427,7 +432,6 @@ class ClipLoader:
         except RuntimeError as error:
             if not worker_failure(error):
                 raise
-            self.close()
             raise self._worker_error(number, str(error)) from None
 
     def _worker_error(self, number: int, cause: str) -> DataError:
