@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--limit", type=int, default=None, help="at most this many training samples")
     parser.add_argument("--passes", type=int, default=3, help="loader passes (the first starts the workers)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="loader workers to time")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cpu = platform.processor() or platform.machine()
@@ -77,7 +78,7 @@ def main() -> None:
                 f"| synth, default size, {args.synth_workers} workers | {samples} samples | {seconds:.1f} | "
                 f"{samples / seconds:.1f} samples/s |"
             )
-        for workers in (0, 2):
+        for workers in args.workers:
             clips, seconds = time_loader(root, workers, args)
             clip = f"{args.frames}×{args.size}², train mode, batch {args.batch_size}"
             what = f"paired clips {clip}, {workers} workers"
