@@ -333,7 +333,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.pretrained:
         (config.teacher if args.modality == "rgb" else config.student).pretrained = str(args.pretrained)
     try:
-        result = run_train(config, args.modality, args.out, resume=args.resume)
+        with _claimed_run_folder(args):
+            result = run_train(config, args.modality, args.out, **_run_options(args))
     finally:
         shutdown()  # leaves the torchrun process group, if one was joined
     _print_result(result, args.out)
@@ -352,11 +353,28 @@ def cmd_distill(args: argparse.Namespace) -> int:
     if args.pretrained:
         config.student.pretrained = str(args.pretrained)
     try:
-        result = run_distill(config, args.out, resume=args.resume)
+        with _claimed_run_folder(args):
+            result = run_distill(config, args.out, **_run_options(args))
     finally:
         shutdown()  # leaves the torchrun process group, if one was joined
     _print_result(result, args.out)
     return 0
+
+
+def _claimed_run_folder(args: argparse.Namespace):
+    """--out claimed and locked for this run (by rank 0 alone under torchrun: one lock per run)."""
+    import contextlib
+
+    from arctic_kd.engine.distributed import is_main_process
+    from arctic_kd.engine.runs import claim_run_folder
+
+    if not is_main_process():
+        return contextlib.nullcontext(args.out)
+    return claim_run_folder(args.out, resume=args.resume, force=args.force)
+
+
+def _run_options(args: argparse.Namespace) -> dict:
+    return {"resume": args.resume, "schedule_change": args.allow_schedule_change}
 
 
 def _print_result(result: dict, out: Path) -> None:
@@ -377,6 +395,19 @@ def _print_result(result: dict, out: Path) -> None:
     print(f"checkpoints: {out / 'last.pt'}, {out / 'best.pt'}; log: {out / 'metrics.jsonl'}")
     for sample, problem in result["skipped"].items():
         print(f"skipped {sample}: {problem}")
+    for key, what in (("left_out", "left out"), ("whole_frames", "read as whole frames")):
+        for sample, why in result.get(key, {}).items():
+            print(f"{what} {sample}: {why}")
+    unused = [f"{len(result.get(k, {}))} {w}" for k, w in _UNUSED.items() if result.get(k)]
+    if unused:
+        print(f"samples not used as intended: {', '.join(unused)} (listed in {out / 'samples.json'})")
+
+
+_UNUSED = {
+    "left_out": "left out (a video missing)",
+    "skipped": "skipped (bad)",
+    "whole_frames": "read as whole frames (no usable skeleton)",
+}
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -620,6 +651,18 @@ def _add_run_options(parser: argparse.ArgumentParser, pretrained_key: str) -> No
         action="store_true",
         help="continue the run in OUT from OUT/last.pt (model, optimizer, schedule, data order and random "
         "state), e.g. after it was killed; starts from scratch when OUT holds no last.pt",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the run already in OUT (its checkpoints, metrics and logs are removed, and listed); "
+        "without --force or --resume an existing run folder is refused",
+    )
+    parser.add_argument(
+        "--allow-schedule-change",
+        action="store_true",
+        help="with --resume: continue even though the optimisation settings (optim.*, data.batch_size) "
+        "differ from those of OUT/last.pt, splicing two learning-rate schedules",
     )
     parser.add_argument(
         "--pretrained",
@@ -991,6 +1034,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`, which has stopped reading
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush stays quiet
         return 141
+    except OSError as error:  # permission, not a folder, disk full, ...: the path and the cause
+        from arctic_kd.errors import os_error
+
+        print(f"arctic {args.command}: error: {os_error(error)}", file=sys.stderr)
+        return 2
+    except Exception as error:  # a bug or an unforeseen failure: one line, the trace in a file
+        print(f"arctic {args.command}: internal error: {_last_resort(error)}", file=sys.stderr)
+        return 3
+
+
+def _last_resort(error: Exception) -> str:
+    """One line about an unexpected error; its full trace goes to a file the line names (for a bug report)."""
+    import tempfile
+    import traceback
+
+    first = (str(error).strip().splitlines() or [""])[0]
+    text = f"{type(error).__name__}: {first}" if first else type(error).__name__
+    try:
+        handle, path = tempfile.mkstemp(prefix="arctic-error-", suffix=".txt")
+        with os.fdopen(handle, "w") as trace:
+            trace.write(f"arctic {' '.join(sys.argv[1:])}\n")
+            traceback.print_exception(error, file=trace)
+    except OSError:
+        return f"{text} (the full trace could not be written)"
+    return f"{text} (full trace: {path}; please include it in a bug report)"
 
 
 if __name__ == "__main__":

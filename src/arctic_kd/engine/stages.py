@@ -78,14 +78,16 @@ def run_train(
     frame_cache: FrameCache | None = None,
     progress: bool = True,
     resume: bool = False,
+    schedule_change: bool = False,
 ) -> dict:
     """Cross-entropy on one modality: `rgb` trains the teacher (config.teacher), `ir` the IR-only baseline.
 
-    Under `torchrun`, every process runs this; `resume` continues from `run_dir/last.pt` when there is one.
+    Under `torchrun`, every process runs this; `resume` continues from `run_dir/last.pt` when there is one
+    (refused when the optimisation settings changed, unless `schedule_change`).
     """
     if modality == "rgb":
         config = dataclasses.replace(config, optim=teacher_optim(config.optim))
-    context = distributed.setup(config.device)
+    context = _launch(config)
     progress = progress and context.is_main
     seed_everything(config.seed, config.deterministic)
     frame_cache = frame_cache or frame_cache_for(config.data)
@@ -104,7 +106,18 @@ def run_train(
         "config": config.to_dict(),
         "method": "ce",
     }
-    return _fit(distiller, train, test, config, run_dir, extra, context, progress, resume, frame_cache)
+    return _fit(
+        distiller,
+        train,
+        test,
+        config,
+        run_dir,
+        extra,
+        context,
+        progress,
+        (resume, schedule_change),
+        frame_cache,
+    )
 
 
 def run_distill(
@@ -113,12 +126,18 @@ def run_distill(
     frame_cache: FrameCache | None = None,
     progress: bool = True,
     resume: bool = False,
+    schedule_change: bool = False,
 ) -> dict:
     """Distil the frozen RGB teacher checkpoint `config.distill.teacher` into an IR student."""
-    context = distributed.setup(config.device)
+    context = _launch(config)
     progress = progress and context.is_main
     seed_everything(config.seed, config.deterministic)
     teacher_checkpoint = load_checkpoint(config.distill.teacher)
+    if teacher_checkpoint.get("modality") != "rgb":
+        raise ArcticError(
+            f"{config.distill.teacher}: the teacher must be an RGB network; this checkpoint sees "
+            f"{teacher_checkpoint.get('modality')} (give the checkpoint of `arctic train --modality rgb`)"
+        )
     frame_cache = frame_cache or frame_cache_for(config.data)
     train, test, class_names = make_loaders(config.data, ("rgb", "ir"), config.seed, frame_cache, progress)
     if teacher_checkpoint["class_names"] != class_names:
@@ -140,7 +159,18 @@ def run_distill(
         "config": config.to_dict(),
         "method": config.distill.method,
     }
-    return _fit(distiller, train, test, config, run_dir, extra, context, progress, resume, frame_cache)
+    return _fit(
+        distiller,
+        train,
+        test,
+        config,
+        run_dir,
+        extra,
+        context,
+        progress,
+        (resume, schedule_change),
+        frame_cache,
+    )
 
 
 def _fit(
@@ -152,7 +182,7 @@ def _fit(
     extra,
     context: DistContext,
     progress,
-    resume,
+    resume: tuple[bool, bool],
     frame_cache: FrameCache | None,
 ) -> dict:
     if context.distributed:
@@ -168,7 +198,7 @@ def _fit(
         len(extra["class_names"]),
         context,
         progress,
-        resume,
+        *resume,
     )
     result["multiview"] = final_multiview(
         distiller.student, config, extra["modality"], result["final"], frame_cache, context, progress
@@ -177,7 +207,22 @@ def _fit(
         (run_dir / "multiview.json").write_text(json.dumps(result["multiview"]) + "\n")
     skipped = train.report.samples | test.report.samples
     result["skipped"] = {k: f"{v.path}: {v.problem}" for k, v in skipped.items()}
+    result["left_out"], result["whole_frames"] = train.report.left_out, train.report.whole_frames
+    if context.is_main:
+        unused = {k: result[k] for k in ("left_out", "skipped", "whole_frames")}
+        (run_dir / "samples.json").write_text(json.dumps(unused, indent=1) + "\n")
     return result
+
+
+def _launch(config: Config) -> DistContext:
+    """This process's place in the launch, checked against the config before any data is read."""
+    context = distributed.setup(config.device)
+    if config.data.batch_size % context.world_size:
+        raise ArcticError(
+            f"data.batch_size: the global batch of {config.data.batch_size} does not split evenly between "
+            f"{context.world_size} processes"
+        )
+    return context
 
 
 def final_multiview(
