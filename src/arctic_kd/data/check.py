@@ -17,6 +17,7 @@ from pathlib import Path
 from arctic_kd.config import DataConfig
 from arctic_kd.data.crops import CropReport, crop_report
 from arctic_kd.data.dataset import BadSample, BadSampleReport, ClipLoader, PairedClipDataset, PairedSample
+from arctic_kd.data.duplicates import find_duplicates
 from arctic_kd.data.loaders import DATASET_PROTOCOLS, paired_samples
 from arctic_kd.data.manifest import PROTOCOLS as MANIFEST_PROTOCOLS
 from arctic_kd.data.manifest import read_manifest
@@ -53,12 +54,13 @@ class DataCheck:
     row_problems: list[RowProblem] = field(default_factory=list)
     row_summary: str = ""
     list_all: bool = False  # every crop and label-row line, not only the first SHOWN_PROBLEMS
+    duplicates: list[str] = field(default_factory=list)  # samples listed twice, train/test overlap
 
     @property
     def ok(self) -> bool:
         """No bad sample, no missing video or label file; a missing skeleton is normal (NTU60 lacks 302)."""
         lacking = any({"rgb", "ir", "labels"} & set(m) for m in self.missing.values())
-        return not self.bad and not lacking
+        return not self.bad and not lacking and not self.duplicates
 
     def lines(self) -> list[str]:
         lines = [f"{self.root}: {self.contents}, {self.num_classes} classes"]
@@ -80,6 +82,11 @@ class DataCheck:
             )
         for name, (train, test, description) in self.splits.items():
             lines.append(f"  {name:<12} train {train:>6}  test {test:>6}   {description}")
+        if self.duplicates:
+            protocol = self.checked_split.split()[0]
+            lines.append(f"  {len(self.duplicates)} duplicates or train/test overlaps in {protocol}:")
+            shown = None if self.list_all else SHOWN_PROBLEMS
+            lines += [f"    {problem}" for problem in self.duplicates[:shown]]
         rate = self.clips / self.seconds if self.seconds else 0.0
         shapes = ", ".join(f"{m} {tuple(s)}" for m, s in self.clip_shapes.items())
         parsed = "" if self.skeletons_read is None else f"{self.skeletons_read} skeleton files parsed, "
@@ -183,6 +190,7 @@ def _survey_pkummd(
         row_summary=index.row_summary(),
     )
     train, test = index.split(protocol, ("rgb", "ir"))
+    report.duplicates = find_duplicates(train, test)
     return report, train if subset == "train" else test
 
 
@@ -200,6 +208,7 @@ def _survey_manifest(
         [],
         splits,
         f"{protocol} {subset}",
+        duplicates=find_duplicates(train, test),
     )
     return report, train if subset == "train" else test
 

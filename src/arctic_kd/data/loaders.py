@@ -13,6 +13,7 @@ from arctic_kd.config import ConfigError, DataConfig
 from arctic_kd.data import manifest, pkummd, protocols
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.dataset import ClipLoader, PairedClipDataset, PairedSample
+from arctic_kd.data.duplicates import find_duplicates
 from arctic_kd.data.manifest import read_manifest
 from arctic_kd.data.ntu import NtuSample, index_ntu
 from arctic_kd.data.person import PersonTrack, carried_boxes, person_track
@@ -94,6 +95,9 @@ def protocol_samples(config: DataConfig, modalities: Sequence[str], progress: bo
         samples.left_out = _lacking(listing.missing(modalities))
     else:
         samples, where = _ntu_samples(config, modalities, progress), config.root
+    if progress and config.dataset != "ntu":  # NTU's index is keyed by sample name: no duplicates
+        for problem in find_duplicates(samples.train, samples.test):
+            print(f"arctic: warning: {where}: {problem}", file=sys.stderr)
     if not samples.train or not samples.test:
         raise DataError(
             where,
