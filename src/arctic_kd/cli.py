@@ -306,8 +306,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         protocol=protocol,
         subset=args.split,
         drop_missing_skeletons=args.drop_missing_skeletons,
-        num_frames=args.frames,
-        size=args.size,
+        num_frames=_option_or_setting(args.frames, "--frames", data.num_frames, "data.num_frames", args.set),
+        size=_option_or_setting(args.size, "--size", data.ir_size, "data.ir_size", args.set),
         batch_size=args.batch_size,
         workers=args.workers,
         skip_bad=args.skip_bad,
@@ -317,6 +317,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     )
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
+
+
+def _option_or_setting(value: int | None, option: str, setting: int, key: str, overrides: list[str]) -> int:
+    """A command-line option, else the config's value; both given and different is an error, not a choice."""
+    if value is None:
+        return setting
+    if any(item.partition("=")[0].strip() == key for item in overrides) and setting != value:
+        raise ArcticError(f"{option} {value} and --set {key}={setting} disagree: give one of them")
+    if value < 1:
+        raise ArcticError(f"{option} must be at least 1, got {value}")
+    return value
 
 
 def _config(args: argparse.Namespace):
@@ -562,9 +573,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         progress_bar(files, desc="predict", unit="video", leave=False), args.topk
     ):
         failed += isinstance(result, Failure)
-        print(json.dumps(result.as_dict()) if args.json else format_table([result]), flush=True)
-        if isinstance(result, Failure):
+        if args.json:  # every file gets its line, failures included
+            print(json.dumps(result.as_dict()), flush=True)
+        elif isinstance(result, Failure):  # said once, on standard error
             print(f"arctic predict: error: {result.path}: {result.problem}", file=sys.stderr)
+        else:
+            print(format_table([result]), flush=True)
     if failed:
         print(f"arctic predict: {failed} of {len(files)} file(s) could not be read", file=sys.stderr)
     return 1 if failed else 0
@@ -704,10 +718,10 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
         help="leave out the official samples without skeletons (as skeleton-based work does)",
     )
     parser.add_argument(
-        "--frames", type=int, default=8, metavar="T", help="frames per clip (default: %(default)s)"
+        "--frames", type=int, metavar="T", help="frames per clip (default: data.num_frames, 8)"
     )
     parser.add_argument(
-        "--size", type=int, default=112, metavar="PX", help="clip side, pixels (default: %(default)s)"
+        "--size", type=int, metavar="PX", help="clip side, pixels (default: data.ir_size, 112)"
     )
     parser.add_argument(
         "--batch-size", type=int, default=8, metavar="N", help="clips per batch (default: %(default)s)"

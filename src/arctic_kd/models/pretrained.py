@@ -10,6 +10,7 @@ grey. Everything that does not fit is reported, key by key, instead of being sil
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +66,12 @@ def load_torch_file(path: Path, missing_name: str, file_kind: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for truncated or foreign files
-        raise DataError(path, f"not a readable {file_kind} ({type(error).__name__}: {error})") from None
+        if isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in str(error):
+            # torch's refusal is a page of advice; one line says it
+            problem = f"refused: this {file_kind} holds Python objects beyond tensors, which could run code"
+            raise DataError(path, problem) from None
+        first = (str(error).strip().splitlines() or [""])[0]
+        raise DataError(path, f"not a readable {file_kind} ({type(error).__name__}: {first})") from None
 
 
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
