@@ -142,10 +142,11 @@ def test_a_stale_lock_is_taken_over_and_a_live_one_is_not(tmp_path, stand_in, ca
 
 
 def test_claiming_a_claimed_folder_in_one_process_is_refused(tmp_path):
-    with claim_run_folder(tmp_path / "run"):
-        with pytest.raises(ArcticError, match="another arctic process"):
-            with claim_run_folder(tmp_path / "run", resume=True):
-                pass
+    first = claim_run_folder(tmp_path / "run")
+    first.__enter__()
+    with pytest.raises(ArcticError, match="another arctic process"), claim_run_folder(tmp_path / "run"):
+        pass
+    first.__exit__(None, None, None)
     assert not (tmp_path / "run" / LOCK_NAME).exists()
 
 

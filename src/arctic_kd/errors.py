@@ -33,6 +33,7 @@ _CAUSES = {
     errno.EDQUOT: "disk quota exceeded",
     errno.EROFS: "read-only file system",
     errno.ENOENT: "no such file or folder",
+    errno.EEXIST: "exists and is not a folder",  # what makes creating a folder fail in practice
 }
 
 

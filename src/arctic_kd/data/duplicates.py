@@ -14,19 +14,30 @@ from arctic_kd.data.dataset import MODALITIES, PairedSample
 
 
 def find_duplicates(train: Sequence[PairedSample], test: Sequence[PairedSample]) -> list[str]:
-    """One line per problem: a sample id or a clip (file and span) listed more than once, and a sample id
-    or a video file on both sides of the split."""
-    problems: list[str] = []
-    listed = [("train", s) for s in train] + [("test", s) for s in test]
-    for what, key in (("sample id", _sample_id), ("clip", _clip)):
-        places = defaultdict(list)
-        for side, sample in listed:
-            places[key(sample)].append(side)
-        for value, sides in places.items():
-            if len(sides) > 1:
-                problems.append(f"{what} {value} is listed {len(sides)} times ({', '.join(sorted(sides))})")
-    problems += _shared_files(train, test)
+    """One line per problem: a sample id listed more than once, a clip (files and span) listed twice on one
+    side of the split, and a test sample reading a video file that training reads too."""
+    problems = _repeated("sample id", [("train", s) for s in train] + [("test", s) for s in test], _sample_id)
+    for side, samples in (("train", train), ("test", test)):
+        problems += _repeated("clip", [(side, s) for s in samples], _clip)
+    trained = {path for sample in train for path in _files(sample)}
+    for sample in test:
+        shared = [path for path in _files(sample) if path in trained]
+        if shared:
+            problems.append(
+                f"test sample {sample.sample_id} reads {' and '.join(shared)}, which training reads too"
+            )
     return problems
+
+
+def _repeated(what: str, listed: list[tuple[str, PairedSample]], key) -> list[str]:
+    places = defaultdict(list)
+    for side, sample in listed:
+        places[key(sample)].append(side)
+    return [
+        f"{what} {value} is listed {len(sides)} times ({', '.join(sorted(sides))})"
+        for value, sides in places.items()
+        if len(sides) > 1
+    ]
 
 
 def _sample_id(sample: PairedSample) -> str:
@@ -41,10 +52,3 @@ def _clip(sample: PairedSample) -> str:
 def _files(sample: PairedSample) -> list[str]:
     paths = (sample.rgb, sample.ir)
     return [os.path.normpath(p) for m, p in zip(MODALITIES, paths, strict=True) if p is not None]
-
-
-def _shared_files(train: Sequence[PairedSample], test: Sequence[PairedSample]) -> list[str]:
-    """Video files read by training and by testing (any span of them)."""
-    trained = {path for sample in train for path in _files(sample)}
-    shared = sorted({path for sample in test for path in _files(sample) if path in trained})
-    return [f"video {path} is in both the training and the test split" for path in shared]
