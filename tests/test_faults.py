@@ -63,7 +63,7 @@ def no_training(monkeypatch):
         ("data.test_crops=3", "data.test_crops=3 needs data.test_crop below 1"),
         ("data.test_crop=0", "data.test_crop must be in (0, 1], got 0"),
         ("data.crop_scale=[0.9, 0.5]", "data.crop_scale must be [low, high] with 0 < low <= high <= 1"),
-        ("distill.method=fitnet", "distill.method must be one of arctic, kd"),
+        ("distill.method=fitnet", "distill.method: unknown method 'fitnet'; known: afd, arctic"),
         ("distill.arc.rho=0", "distill.arc.rho must be in (0, 1], got 0"),
         ("distill.arm.stages=[layer5]", "distill.arm.stages must be distinct stages of layer1"),
         ("distill.kd.tau=0", "distill.kd.tau must be positive"),

@@ -369,13 +369,10 @@ class DistillConfig:
     afd: AfdConfig = field(default_factory=AfdConfig)
     dkd: DkdConfig = field(default_factory=DkdConfig)
 
-    def __post_init__(self) -> None:
-        _rule(
-            self.method in DISTILL_METHODS,
-            "distill.method",
-            f"one of {', '.join(DISTILL_METHODS)}",
-            self.method,
-        )
+    def __post_init__(self) -> None:  # the message `distill.build_distiller` gives too
+        if self.method not in DISTILL_METHODS:
+            known = ", ".join(sorted(DISTILL_METHODS))
+            raise ConfigValueError(f"distill.method: unknown method {self.method!r}; known: {known}")
 
 
 def method_sections(method: str) -> tuple[str, ...]:

@@ -106,18 +106,8 @@ def run_train(
         "config": config.to_dict(),
         "method": "ce",
     }
-    return _fit(
-        distiller,
-        train,
-        test,
-        config,
-        run_dir,
-        extra,
-        context,
-        progress,
-        (resume, schedule_change),
-        frame_cache,
-    )
+    resuming = {"resume": resume, "schedule_change": schedule_change}
+    return _fit(distiller, train, test, config, run_dir, extra, context, progress, frame_cache, **resuming)
 
 
 def run_distill(
@@ -159,18 +149,8 @@ def run_distill(
         "config": config.to_dict(),
         "method": config.distill.method,
     }
-    return _fit(
-        distiller,
-        train,
-        test,
-        config,
-        run_dir,
-        extra,
-        context,
-        progress,
-        (resume, schedule_change),
-        frame_cache,
-    )
+    resuming = {"resume": resume, "schedule_change": schedule_change}
+    return _fit(distiller, train, test, config, run_dir, extra, context, progress, frame_cache, **resuming)
 
 
 def _fit(
@@ -182,8 +162,9 @@ def _fit(
     extra,
     context: DistContext,
     progress,
-    resume: tuple[bool, bool],
     frame_cache: FrameCache | None,
+    resume: bool = False,
+    schedule_change: bool = False,
 ) -> dict:
     if context.distributed:
         train.shard(context.rank, context.world_size, equal_steps=True)
@@ -198,7 +179,8 @@ def _fit(
         len(extra["class_names"]),
         context,
         progress,
-        *resume,
+        resume,
+        schedule_change,
     )
     result["multiview"] = final_multiview(
         distiller.student, config, extra["modality"], result["final"], frame_cache, context, progress
