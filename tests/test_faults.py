@@ -60,7 +60,7 @@ def no_training(monkeypatch):
         ("optim.lr=-1", "optim.lr must be positive, got -1.0"),
         ("data.test_crops=2", "data.test_crops must be odd"),
         ("data.test_clips=0", "data.test_clips must be at least 1, got 0"),
-        ("data.test_crops=3", "data.test_crops=3 needs data.test_crop below 1"),
+        ("data.test_crops=3", "data: 3 test crops of the whole region would coincide: set data.test_crop"),
         ("data.test_crop=0", "data.test_crop must be in (0, 1], got 0"),
         ("data.crop_scale=[0.9, 0.5]", "data.crop_scale must be [low, high] with 0 < low <= high <= 1"),
         ("distill.method=fitnet", "distill.method: unknown method 'fitnet'; known: afd, arctic"),

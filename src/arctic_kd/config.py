@@ -143,9 +143,9 @@ class DataConfig:
             self.test_crops,
         )
         if self.test_crops > 1 and self.test_crop >= 1:
-            raise ConfigValueError(
-                f"data.test_crops={self.test_crops} needs data.test_crop below 1 (crops of the whole region "
-                "would coincide), got data.test_crop=1"
+            raise ConfigValueError(  # the words `transforms.view_crops` uses, with the keys to change
+                f"data: {self.test_crops} test crops of the whole region would coincide: set data.test_crop "
+                f"below 1 (or data.test_crops=1), got data.test_crops={self.test_crops}, data.test_crop=1"
             )
 
 
