@@ -217,12 +217,12 @@ def _clips(count: int) -> dict:
     }
 
 
-def _fit_arctic(tmp_path, batches: list[dict], report_size: int = 0) -> dict:
+def _fit_arctic(tmp_path, batches: list[dict], report_size: int = 0, test: _Batches | None = None) -> dict:
     config = load_config(None, ["optim.epochs=1", "train.tensorboard=false", "device=cpu"])
     student = video_resnet("r3d", 10, num_classes=2, in_channels=1, width=0.125)
     teacher = video_resnet("r3d", 10, num_classes=2, in_channels=3, width=0.125)
     distiller = build_distiller(config.distill, student, teacher)
-    train, test = _Batches(batches, report_size), _Batches([_clips(2)])
+    train, test = _Batches(batches, report_size), test or _Batches([_clips(2)])
     context = DistContext(0, 1, torch.device("cpu"))
     return fit(distiller, train, test, config, tmp_path, {}, 2, context, progress=False)
 
@@ -237,6 +237,11 @@ def test_a_training_batch_left_with_one_clip_is_passed_over_not_a_crash(tmp_path
 def test_an_epoch_without_a_usable_batch_stops_with_a_clear_error(tmp_path):
     with pytest.raises(ArcticError, match=r"epoch 1: no training batch was usable: 4 of 4 training samples"):
         _fit_arctic(tmp_path, [], report_size=4)
+
+
+def test_a_test_split_without_a_usable_clip_is_an_error_not_zero_accuracy(tmp_path):
+    with pytest.raises(ArcticError, match=r"the test split gave no usable clip: 3 of 3 test samples are bad"):
+        _fit_arctic(tmp_path, [_clips(2)], test=_Batches([], report_size=3))
 
 
 def _copy_dataset(tiny_dataset: Path, tmp_path: Path) -> Path:

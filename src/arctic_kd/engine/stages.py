@@ -25,7 +25,7 @@ from arctic_kd.engine.checkpoint import build_model, load_checkpoint, model_from
 from arctic_kd.engine.distributed import DistContext, resolve_device
 from arctic_kd.engine.evaluate import AgreementMeter, evaluate_views, sum_over_processes
 from arctic_kd.engine.precision import autocast, autocast_dtype
-from arctic_kd.engine.train import fit
+from arctic_kd.engine.train import fit, require_test_clips
 from arctic_kd.errors import ArcticError
 from arctic_kd.models.pretrained import load_pretrained
 from arctic_kd.progress import say
@@ -256,6 +256,7 @@ def run_eval(
         agreement = AgreementMeter(model_from_checkpoint(teacher).to(device), model, modalities, rho, device)
     on_batch = None if agreement is None else agreement.add
     metrics = evaluate_views(model, test, modality, len(class_names), device, progress, on_batch)
+    require_test_clips(metrics, test)
     if agreement is not None:
         metrics["agreement"] = {**agreement.result().summary(), "teacher": str(teacher_path), "rho": rho}
     metrics["skipped"] = len(test.report)

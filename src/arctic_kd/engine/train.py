@@ -341,7 +341,19 @@ def _evaluate(run: _Run, batches, num_classes: int) -> dict:
         metrics = evaluate(
             run.distiller.student, batches, run.distiller.student_modality, num_classes, run.context.device
         )
-    return sum_over_processes(metrics, run.context)
+    metrics = sum_over_processes(metrics, run.context)
+    require_test_clips(metrics, batches)
+    return metrics
+
+
+def require_test_clips(metrics: dict, batches) -> None:
+    """A test pass that read no clip has no accuracy: 0 % of nothing would read as a result."""
+    if not metrics["samples"]:
+        bad = f"{len(batches.report)} of {len(batches.dataset)} test samples are bad"
+        raise ArcticError(
+            f"the test split gave no usable clip: {bad} (data.skip_bad skipped them; first: "
+            f"{_first_bad(batches.report)}); `arctic check` lists them"
+        )
 
 
 class _Log:
