@@ -381,6 +381,31 @@ def test_check_flags_duplicate_rows_and_train_test_overlap(tiny_dataset, tmp_pat
     assert f"and {_ir(tiny_dataset, str(names[1]))}, which training reads too" in out
 
 
+def test_check_lists_clips_that_end_past_their_recording(tiny_dataset, tmp_path, capsys):
+    name = TINY_SYNTH.sample_names()[0]
+    rgb, ir = tiny_dataset / "nturgb+d_rgb" / f"{name}_rgb.avi", _ir(tiny_dataset, str(name))
+    manifest = tmp_path / "rig.csv"
+    manifest.write_text(
+        f"rgb_path,ir_path,label,start,end,split\n{rgb},{ir},0,0,4,train\n{rgb},{ir},0,2,500,test\n"
+    )
+    args = [
+        "check",
+        str(manifest),
+        "--dataset",
+        "manifest",
+        "--workers",
+        "0",
+        "--size",
+        "32",
+        "--frames",
+        "4",
+    ]
+    main(args)
+    out = capsys.readouterr().out
+    assert "note: 1 clip(s) end past their recording (training stops them at its last frame): " in out
+    assert ": ends at frame 500, past the " in out and f"frames of {rgb}" in out
+
+
 # item 7: a PKU-MMD render no command could read
 def test_synth_pkummd_with_one_camera_is_refused(tmp_path, capsys):
     root = tmp_path / "pku"

@@ -18,6 +18,7 @@ from arctic_kd.config import DataConfig
 from arctic_kd.data.crops import CropReport, crop_report
 from arctic_kd.data.dataset import BadSample, BadSampleReport, ClipLoader, PairedClipDataset, PairedSample
 from arctic_kd.data.duplicates import find_duplicates
+from arctic_kd.data.frames import open_frames
 from arctic_kd.data.loaders import DATASET_PROTOCOLS, paired_samples
 from arctic_kd.data.manifest import PROTOCOLS as MANIFEST_PROTOCOLS
 from arctic_kd.data.manifest import read_manifest
@@ -137,6 +138,7 @@ def check_dataset(
         if data.person_crop:
             chosen = _person_crops(skeletons[:limit], report, data.person_margin)
     report.list_all = list_all
+    report.notes += past_the_end(chosen[:limit])
     margin = data.person_margin if report.crops is not None else None
     _decode_clips(chosen[:limit], report, num_frames, size, batch_size, workers, skip_bad, progress, margin)
     return report
@@ -211,6 +213,33 @@ def _survey_manifest(
         duplicates=find_duplicates(train, test),
     )
     return report, train if subset == "train" else test
+
+
+def past_the_end(samples: Sequence[PairedSample]) -> list[str]:
+    """Clips whose end frame lies past their recording: training clamps them to its last frame, which is
+    right for a typo of a few frames and wrong for a row of another recording, so they are listed."""
+    lengths: dict[Path, int | None] = {}
+    lines = []
+    for sample in samples:
+        reference = sample.rgb or sample.ir
+        if sample.end is None or reference is None:
+            continue
+        if reference not in lengths:
+            try:
+                with open_frames(reference) as reader:
+                    lengths[reference] = reader.num_frames
+            except DataError:
+                lengths[reference] = None  # unreadable: the decoding step reports it
+        total = lengths[reference]
+        if total is not None and sample.end > total:
+            where = f"past the {total} frames of {reference}"
+            lines.append(f"{sample.sample_id}: ends at frame {sample.end}, {where}")
+    if not lines:
+        return []
+    shown = "; ".join(lines[:SHOWN_PROBLEMS]) + (
+        f"; and {len(lines) - SHOWN_PROBLEMS} more" if len(lines) > SHOWN_PROBLEMS else ""
+    )
+    return [f"{len(lines)} clip(s) end past their recording (training stops them at its last frame): {shown}"]
 
 
 def _person_crops(samples: Sequence[NtuSample], report: DataCheck, margin: float) -> list[PairedSample]:
