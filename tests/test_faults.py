@@ -345,6 +345,12 @@ def test_a_failed_export_verification_leaves_no_file(
     assert f"{tmp_path}: is a folder; --out names the file to write" in _one_line(capsys.readouterr().err)
 
 
+def _check_manifest(manifest: Path) -> int:
+    """`arctic check` on a manifest of tiny clips."""
+    options = ["--dataset", "manifest", "--workers", "0", "--size", "32", "--frames", "4"]
+    return main(["check", str(manifest), *options])
+
+
 # item 4: duplicate rows and train/test overlap in a manifest
 def test_check_flags_duplicate_rows_and_train_test_overlap(tiny_dataset, tmp_path, capsys):
     names = TINY_SYNTH.sample_names()[:3]
@@ -362,19 +368,7 @@ def test_check_flags_duplicate_rows_and_train_test_overlap(tiny_dataset, tmp_pat
         + row(names[1], "test")  # the same video on both sides
         + row(names[2], "test")
     )
-    args = [
-        "check",
-        str(manifest),
-        "--dataset",
-        "manifest",
-        "--workers",
-        "0",
-        "--size",
-        "32",
-        "--frames",
-        "4",
-    ]
-    assert main(args) == 1
+    assert _check_manifest(manifest) == 1
     out = capsys.readouterr().out
     assert "2 duplicates or train/test overlaps in manifest-split:" in out
     assert f"{_ir(tiny_dataset, str(names[0]))} [0, end) is listed 2 times (train, train)" in out
@@ -388,19 +382,7 @@ def test_check_lists_clips_that_end_past_their_recording(tiny_dataset, tmp_path,
     manifest.write_text(
         f"rgb_path,ir_path,label,start,end,split\n{rgb},{ir},0,0,4,train\n{rgb},{ir},0,2,500,test\n"
     )
-    args = [
-        "check",
-        str(manifest),
-        "--dataset",
-        "manifest",
-        "--workers",
-        "0",
-        "--size",
-        "32",
-        "--frames",
-        "4",
-    ]
-    main(args)
+    _check_manifest(manifest)
     out = capsys.readouterr().out
     assert "note: 1 clip(s) end past their recording (training stops them at its last frame): " in out
     assert ": ends at frame 500, past the " in out and f"frames of {rgb}" in out
