@@ -84,8 +84,10 @@ TRAIN_DESCRIPTION = """\
 Train one network with cross-entropy on one modality: --modality rgb trains the teacher (config section
 `teacher`), --modality ir the IR-only baseline (section `student`). Writes OUT/last.pt, OUT/best.pt,
 OUT/metrics.jsonl (one line per epoch) and TensorBoard logs in OUT/tensorboard. --resume continues a
-killed run from OUT/last.pt. Several GPUs or nodes: launch through torchrun (see README, "Training at
-scale"); data.batch_size is the global batch.
+killed run from OUT/last.pt. OUT belongs to one run: a folder that holds one is refused unless --resume
+continues it or --force replaces it, and a second process writing to it is refused (OUT/.arctic.lock).
+Several GPUs or nodes: launch through torchrun (see README, "Training at scale"); data.batch_size is the
+global batch.
 
   arctic train --modality rgb --out runs/teacher
   arctic train --modality rgb --out runs/teacher --set data.root=/data/ntu60 --set teacher.depth=18
