@@ -84,8 +84,10 @@ TRAIN_DESCRIPTION = """\
 Train one network with cross-entropy on one modality: --modality rgb trains the teacher (config section
 `teacher`), --modality ir the IR-only baseline (section `student`). Writes OUT/last.pt, OUT/best.pt,
 OUT/metrics.jsonl (one line per epoch) and TensorBoard logs in OUT/tensorboard. --resume continues a
-killed run from OUT/last.pt. Several GPUs or nodes: launch through torchrun (see README, "Training at
-scale"); data.batch_size is the global batch.
+killed run from OUT/last.pt. OUT belongs to one run: a folder that holds one is refused unless --resume
+continues it or --force replaces it, and a second process writing to it is refused (OUT/.arctic.lock).
+Several GPUs or nodes: launch through torchrun (see README, "Training at scale"); data.batch_size is the
+global batch.
 
   arctic train --modality rgb --out runs/teacher
   arctic train --modality rgb --out runs/teacher --set data.root=/data/ntu60 --set teacher.depth=18
@@ -306,8 +308,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         protocol=protocol,
         subset=args.split,
         drop_missing_skeletons=args.drop_missing_skeletons,
-        num_frames=args.frames,
-        size=args.size,
+        num_frames=_option_or_setting(args.frames, "--frames", data.num_frames, "data.num_frames", args.set),
+        size=_option_or_setting(args.size, "--size", data.ir_size, "data.ir_size", args.set),
         batch_size=args.batch_size,
         workers=args.workers,
         skip_bad=args.skip_bad,
@@ -317,6 +319,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     )
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
+
+
+def _option_or_setting(value: int | None, option: str, setting: int, key: str, overrides: list[str]) -> int:
+    """A command-line option, else the config's value; both given and different is an error, not a choice."""
+    if value is None:
+        return setting
+    if any(item.partition("=")[0].strip() == key for item in overrides) and setting != value:
+        raise ArcticError(f"{option} {value} and --set {key}={setting} disagree: give one of them")
+    if value < 1:
+        raise ArcticError(f"{option} must be at least 1, got {value}")
+    return value
 
 
 def _config(args: argparse.Namespace):
@@ -333,7 +346,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.pretrained:
         (config.teacher if args.modality == "rgb" else config.student).pretrained = str(args.pretrained)
     try:
-        result = run_train(config, args.modality, args.out, resume=args.resume)
+        with _claimed_run_folder(args):
+            result = run_train(config, args.modality, args.out, **_run_options(args))
     finally:
         shutdown()  # leaves the torchrun process group, if one was joined
     _print_result(result, args.out)
@@ -352,11 +366,28 @@ def cmd_distill(args: argparse.Namespace) -> int:
     if args.pretrained:
         config.student.pretrained = str(args.pretrained)
     try:
-        result = run_distill(config, args.out, resume=args.resume)
+        with _claimed_run_folder(args):
+            result = run_distill(config, args.out, **_run_options(args))
     finally:
         shutdown()  # leaves the torchrun process group, if one was joined
     _print_result(result, args.out)
     return 0
+
+
+def _claimed_run_folder(args: argparse.Namespace):
+    """--out claimed and locked for this run (by rank 0 alone under torchrun: one lock per run)."""
+    import contextlib
+
+    from arctic_kd.engine.distributed import is_main_process
+    from arctic_kd.engine.runs import claim_run_folder
+
+    if not is_main_process():
+        return contextlib.nullcontext(args.out)
+    return claim_run_folder(args.out, resume=args.resume, force=args.force)
+
+
+def _run_options(args: argparse.Namespace) -> dict:
+    return {"resume": args.resume, "schedule_change": args.allow_schedule_change}
 
 
 def _print_result(result: dict, out: Path) -> None:
@@ -377,6 +408,19 @@ def _print_result(result: dict, out: Path) -> None:
     print(f"checkpoints: {out / 'last.pt'}, {out / 'best.pt'}; log: {out / 'metrics.jsonl'}")
     for sample, problem in result["skipped"].items():
         print(f"skipped {sample}: {problem}")
+    for key, what in (("left_out", "left out"), ("whole_frames", "read as whole frames")):
+        for sample, why in result.get(key, {}).items():
+            print(f"{what} {sample}: {why}")
+    unused = [f"{len(result.get(k, {}))} {w}" for k, w in _UNUSED.items() if result.get(k)]
+    if unused:
+        print(f"samples not used as intended: {', '.join(unused)} (listed in {out / 'samples.json'})")
+
+
+_UNUSED = {
+    "left_out": "left out (a video missing)",
+    "skipped": "skipped (bad)",
+    "whole_frames": "read as whole frames (no usable skeleton)",
+}
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -531,9 +575,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         progress_bar(files, desc="predict", unit="video", leave=False), args.topk
     ):
         failed += isinstance(result, Failure)
-        print(json.dumps(result.as_dict()) if args.json else format_table([result]), flush=True)
-        if isinstance(result, Failure):
+        if args.json:  # every file gets its line, failures included
+            print(json.dumps(result.as_dict()), flush=True)
+        elif isinstance(result, Failure):  # said once, on standard error
             print(f"arctic predict: error: {result.path}: {result.problem}", file=sys.stderr)
+        else:
+            print(format_table([result]), flush=True)
     if failed:
         print(f"arctic predict: {failed} of {len(files)} file(s) could not be read", file=sys.stderr)
     return 1 if failed else 0
@@ -622,6 +669,18 @@ def _add_run_options(parser: argparse.ArgumentParser, pretrained_key: str) -> No
         "state), e.g. after it was killed; starts from scratch when OUT holds no last.pt",
     )
     parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the run already in OUT (its checkpoints, metrics and logs are removed, and listed); "
+        "without --force or --resume an existing run folder is refused",
+    )
+    parser.add_argument(
+        "--allow-schedule-change",
+        action="store_true",
+        help="with --resume: continue even though the optimisation settings (optim.*, data.batch_size) "
+        "differ from those of OUT/last.pt, splicing two learning-rate schedules",
+    )
+    parser.add_argument(
         "--pretrained",
         type=Path,
         metavar="PATH",
@@ -661,10 +720,10 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
         help="leave out the official samples without skeletons (as skeleton-based work does)",
     )
     parser.add_argument(
-        "--frames", type=int, default=8, metavar="T", help="frames per clip (default: %(default)s)"
+        "--frames", type=int, metavar="T", help="frames per clip (default: data.num_frames, 8)"
     )
     parser.add_argument(
-        "--size", type=int, default=112, metavar="PX", help="clip side, pixels (default: %(default)s)"
+        "--size", type=int, metavar="PX", help="clip side, pixels (default: data.ir_size, 112)"
     )
     parser.add_argument(
         "--batch-size", type=int, default=8, metavar="N", help="clips per batch (default: %(default)s)"
@@ -991,6 +1050,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`, which has stopped reading
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush stays quiet
         return 141
+    except OSError as error:  # permission, not a folder, disk full, ...: the path and the cause
+        from arctic_kd.errors import os_error
+
+        print(f"arctic {args.command}: error: {os_error(error)}", file=sys.stderr)
+        return 2
+    except Exception as error:  # a bug or an unforeseen failure: one line, the trace in a file
+        print(f"arctic {args.command}: internal error: {_last_resort(error)}", file=sys.stderr)
+        return 3
+
+
+def _last_resort(error: Exception) -> str:
+    """One line about an unexpected error; its full trace goes to a file the line names (for a bug report)."""
+    import tempfile
+    import traceback
+
+    first = (str(error).strip().splitlines() or [""])[0]
+    text = f"{type(error).__name__}: {first}" if first else type(error).__name__
+    try:
+        handle, path = tempfile.mkstemp(prefix="arctic-error-", suffix=".txt")
+        with os.fdopen(handle, "w") as trace:
+            trace.write(f"arctic {' '.join(sys.argv[1:])}\n")
+            traceback.print_exception(error, file=trace)
+    except OSError:
+        return f"{text} (the full trace could not be written)"
+    return f"{text} (full trace: {path}; please include it in a bug report)"
 
 
 if __name__ == "__main__":

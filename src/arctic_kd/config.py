@@ -6,6 +6,7 @@ wrong type with a message naming the file and the key, so a typo never silently 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -20,6 +21,49 @@ from arctic_kd.errors import ArcticError
 
 class ConfigError(ArcticError):
     """A config file or override is malformed."""
+
+
+class ConfigValueError(ConfigError):
+    """A value of the right type that breaks a rule (a range, a choice, a rule between keys); `load_config`
+    names where it came from (the YAML file or --set)."""
+
+
+# kept here, below the packages that define them, so a config is checked before anything is built
+# (tests check they match `models.resnet3d.BLOCKS_PER_STAGE` and `distill.METHODS`)
+MODEL_DEPTHS = (10, 18, 34)
+DISTILL_METHODS = ("arctic", "kd", "fitnets", "at", "sp", "rkd", "afd", "dkd")
+
+
+def _rule(ok: bool, key: str, rule: str, value: Any) -> None:
+    if not ok:
+        raise ConfigValueError(f"{key} must be {rule}, got {value!r}")
+
+
+def _at_least(section: str, instance: Any, minimum: float, *names: str) -> None:
+    for name in names:
+        value = getattr(instance, name)
+        _rule(value >= minimum, f"{section}.{name}", f"at least {minimum}", value)
+
+
+def _positive(section: str, instance: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(instance, name)
+        _rule(value > 0, f"{section}.{name}", "positive", value)
+
+
+def _fraction(
+    section: str, instance: Any, name: str, low_open: bool = False, high_open: bool = False
+) -> None:
+    """`section.name` within [0, 1], its ends excluded where asked."""
+    value = getattr(instance, name)
+    ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
+    interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
+    _rule(ok, f"{section}.{name}", f"in {interval}", value)
+
+
+def _stages(key: str, stages: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    ok = bool(stages) and set(stages) <= set(allowed) and len(set(stages)) == len(stages)
+    _rule(ok, key, f"distinct stages of {', '.join(allowed)} (at least one)", list(stages))
 
 
 @dataclass
@@ -38,7 +82,7 @@ class PkuMmdConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.max_overlap <= 1:
-            raise ConfigError(f"data.pkummd.max_overlap must be in (0, 1], got {self.max_overlap}")
+            raise ConfigValueError(f"data.pkummd.max_overlap must be in (0, 1], got {self.max_overlap}")
 
 
 @dataclass
@@ -77,8 +121,31 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.worker_timeout < 0:
-            raise ConfigError(
+            raise ConfigValueError(
                 f"data.worker_timeout must be 0 (no limit) or more seconds, got {self.worker_timeout}"
+            )
+        _at_least("data", self, 1, "num_frames", "rgb_size", "ir_size", "batch_size", "test_clips")
+        _at_least("data", self, 1, "test_crops", "cache_side", "decode_threads")
+        _at_least("data", self, 0, "workers", "colour_jitter", "person_margin")
+        _fraction("data", self, "test_crop", low_open=True)
+        low, high = self.crop_scale
+        _rule(
+            0 < low <= high <= 1,
+            "data.crop_scale",
+            "[low, high] with 0 < low <= high <= 1",
+            list(self.crop_scale),
+        )
+        # multi-view testing: the centre crop is one of an odd number, and crops of the whole region coincide
+        _rule(
+            self.test_crops % 2 == 1,
+            "data.test_crops",
+            "odd (the centre crop is one of them)",
+            self.test_crops,
+        )
+        if self.test_crops > 1 and self.test_crop >= 1:
+            raise ConfigValueError(  # the words `transforms.view_crops` uses, with the keys to change
+                f"data: {self.test_crops} test crops of the whole region would coincide: set data.test_crop "
+                f"below 1 (or data.test_crops=1), got data.test_crops={self.test_crops}, data.test_crop=1"
             )
 
 
@@ -89,6 +156,13 @@ class ModelConfig:
     width: float = 1.0
     dropout: float = 0.0
     pretrained: str = ""  # torchvision-format (Kinetics-400) state dict to start from; "" = from scratch
+
+    def check(self, section: str) -> None:
+        """The values' rules, named by the section the model sits in (teacher or student)."""
+        depths = ", ".join(map(str, MODEL_DEPTHS))
+        _rule(self.depth in MODEL_DEPTHS, f"{section}.depth", f"one of {depths}", self.depth)
+        _positive(section, self, "width")
+        _fraction(section, self, "dropout", high_open=True)
 
 
 @dataclass
@@ -110,15 +184,18 @@ class OptimConfig:
     clip_grad: float = 0.0  # max gradient norm; 0 = off
 
     def __post_init__(self) -> None:
+        _positive("optim", self, "lr")
+        _at_least("optim", self, 0, "weight_decay", "warmup_epochs", "clip_grad")
+        _fraction("optim", self, "momentum", high_open=True)
         if self.epochs < 1 or self.teacher_epochs < 0:
-            raise ConfigError(
+            raise ConfigValueError(
                 "optim.epochs must be at least 1 and optim.teacher_epochs at least 0 (0: as epochs), "
                 f"got {self.epochs} and {self.teacher_epochs}"
             )
         for name in ("label_smoothing", "teacher_label_smoothing"):
             value = getattr(self, name)
             if value is not None and not 0 <= value < 1:
-                raise ConfigError(f"optim.{name} must be in [0, 1), got {value}")
+                raise ConfigValueError(f"optim.{name} must be in [0, 1), got {value}")
 
 
 @dataclass
@@ -134,7 +211,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.eval_every < 1:
-            raise ConfigError(f"train.eval_every must be at least 1 (epochs), got {self.eval_every}")
+            raise ConfigValueError(f"train.eval_every must be at least 1 (epochs), got {self.eval_every}")
+        _at_least("train", self, 0, "checkpoint_every")
 
 
 @dataclass
@@ -145,6 +223,11 @@ class ArmConfig:
     value: Literal["relation", "attention"] = "attention"  # measured best, BENCHMARKS.md
     dim: int = 64
     stages: tuple[str, ...] = ("layer1", "layer2", "layer3", "layer4")
+
+    def __post_init__(self) -> None:
+        _at_least("distill.arm", self, 0, "weight")
+        _at_least("distill.arm", self, 1, "dim")
+        _stages("distill.arm.stages", self.stages, ALL_STAGES)
 
 
 @dataclass
@@ -158,6 +241,11 @@ class ArcConfig:
     # CAM only: L_ARC moves the student's features, not its classifier (Grad-CAM detaches its weights)
     fixed_classifier: bool = False
 
+    def __post_init__(self) -> None:
+        _at_least("distill.arc", self, 0, "weight")
+        _fraction("distill.arc", self, "rho", low_open=True)
+        _stages("distill.arc.gradcam_stages", self.gradcam_stages, ALL_STAGES)
+
 
 @dataclass
 class KdConfig:
@@ -166,6 +254,10 @@ class KdConfig:
     weight: float = 0.25  # at 1 it works against ARM (BENCHMARKS.md, ARCTIC's weights)
     tau: float = 4.0
     mode: Literal["mask", "ahead", "shift", "none"] = "mask"
+
+    def __post_init__(self) -> None:
+        _at_least("distill.kd", self, 0, "weight")
+        _positive("distill.kd", self, "tau")
 
 
 Stage = Literal["stem", "layer1", "layer2", "layer3", "layer4"]
@@ -180,6 +272,10 @@ class HintonConfig:
     ce_weight: float = 0.1
     tau: float = 4.0
 
+    def __post_init__(self) -> None:
+        _at_least("distill.hinton", self, 0, "weight", "ce_weight")
+        _positive("distill.hinton", self, "tau")
+
 
 @dataclass
 class FitNetsConfig:
@@ -187,6 +283,9 @@ class FitNetsConfig:
 
     weight: float = 100.0
     stage: Stage = "layer2"
+
+    def __post_init__(self) -> None:
+        _at_least("distill.fitnets", self, 0, "weight")
 
 
 @dataclass
@@ -196,6 +295,10 @@ class AtConfig:
     weight: float = 1000.0
     stages: tuple[Stage, ...] = ALL_STAGES
 
+    def __post_init__(self) -> None:
+        _at_least("distill.at", self, 0, "weight")
+        _stages("distill.at.stages", self.stages, ALL_STAGES)
+
 
 @dataclass
 class SpConfig:
@@ -203,6 +306,10 @@ class SpConfig:
 
     weight: float = 3000.0
     stages: tuple[Stage, ...] = ("layer4",)
+
+    def __post_init__(self) -> None:
+        _at_least("distill.sp", self, 0, "weight")
+        _stages("distill.sp.stages", self.stages, ALL_STAGES)
 
 
 @dataclass
@@ -213,6 +320,9 @@ class RkdConfig:
     angle_weight: float = 50.0
     stage: Stage = "layer4"
 
+    def __post_init__(self) -> None:
+        _at_least("distill.rkd", self, 0, "distance_weight", "angle_weight")
+
 
 @dataclass
 class AfdConfig:
@@ -221,6 +331,11 @@ class AfdConfig:
     weight: float = 200.0
     dim: int = 128
     stages: tuple[Stage, ...] = ALL_STAGES
+
+    def __post_init__(self) -> None:
+        _at_least("distill.afd", self, 0, "weight")
+        _at_least("distill.afd", self, 1, "dim")
+        _stages("distill.afd.stages", self.stages, ALL_STAGES)
 
 
 @dataclass
@@ -231,6 +346,10 @@ class DkdConfig:
     beta: float = 8.0
     tau: float = 4.0
     warmup_epochs: float = 20.0
+
+    def __post_init__(self) -> None:
+        _at_least("distill.dkd", self, 0, "alpha", "beta", "warmup_epochs")
+        _positive("distill.dkd", self, "tau")
 
 
 @dataclass
@@ -250,6 +369,11 @@ class DistillConfig:
     afd: AfdConfig = field(default_factory=AfdConfig)
     dkd: DkdConfig = field(default_factory=DkdConfig)
 
+    def __post_init__(self) -> None:  # the message `distill.build_distiller` gives too
+        if self.method not in DISTILL_METHODS:
+            known = ", ".join(sorted(DISTILL_METHODS))
+            raise ConfigValueError(f"distill.method: unknown method {self.method!r}; known: {known}")
+
 
 def method_sections(method: str) -> tuple[str, ...]:
     """The `distill` sections that `method` reads; the others cannot change its training."""
@@ -267,6 +391,10 @@ class Config:
     seed: int = 0
     device: str = "auto"  # auto = cuda when available
     deterministic: bool = False  # deterministic kernels: reruns and resumed runs give bit-identical weights
+
+    def __post_init__(self) -> None:
+        self.teacher.check("teacher")
+        self.student.check("student")
 
     def to_dict(self) -> dict[str, Any]:
         return plain_dict(self)
@@ -301,7 +429,22 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             raise ConfigError(f"{path}: not valid YAML: {error}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a config is a mapping of sections, found {type(data).__name__}")
-    return from_dict(Config, apply_overrides(data, overrides), source)
+    if not overrides:
+        return _build(data, source)
+    merged = apply_overrides(copy.deepcopy(data), overrides)
+    try:
+        return _build(merged, source)
+    except ConfigError:
+        _build(data, source)  # the file alone is wrong: say so, naming it
+        return _build(merged, "--set")  # else the overrides broke it: raises, naming --set
+
+
+def _build(data: dict[str, Any], source: str) -> Config:
+    """The config of `data`; a value that breaks a rule is reported as coming from `source`."""
+    try:
+        return from_dict(Config, data, source)
+    except ConfigValueError as error:
+        raise ConfigValueError(f"{source}: {error}") from None
 
 
 def config_from_dict(data: dict[str, Any], source: str = "checkpoint") -> Config:

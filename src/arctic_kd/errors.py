@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -21,3 +22,23 @@ class DataError(ArcticError):
 
     def __reduce__(self):  # keeps the fields when the error crosses a process boundary
         return (type(self), (self.path, self.problem, self.line))
+
+
+_CAUSES = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "it is a folder, not a file",
+    errno.ENOSPC: "disk full (no space left on the device)",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.ENOENT: "no such file or folder",
+    errno.EEXIST: "exists and is not a folder",  # what makes creating a folder fail in practice
+}
+
+
+def os_error(error: OSError, path: str | Path | None = None, action: str = "") -> ArcticError:
+    """An OS failure as one line naming the path and the cause (disk full said as such), never a traceback."""
+    where = path if path is not None else (error.filename or "")
+    cause = _CAUSES.get(error.errno, error.strerror or str(error))
+    return ArcticError(f"{where}: {action + ': ' if action else ''}{cause}")

@@ -17,6 +17,8 @@ from pathlib import Path
 from arctic_kd.config import DataConfig
 from arctic_kd.data.crops import CropReport, crop_report
 from arctic_kd.data.dataset import BadSample, BadSampleReport, ClipLoader, PairedClipDataset, PairedSample
+from arctic_kd.data.duplicates import find_duplicates
+from arctic_kd.data.frames import open_frames
 from arctic_kd.data.loaders import DATASET_PROTOCOLS, paired_samples
 from arctic_kd.data.manifest import PROTOCOLS as MANIFEST_PROTOCOLS
 from arctic_kd.data.manifest import read_manifest
@@ -53,12 +55,13 @@ class DataCheck:
     row_problems: list[RowProblem] = field(default_factory=list)
     row_summary: str = ""
     list_all: bool = False  # every crop and label-row line, not only the first SHOWN_PROBLEMS
+    duplicates: list[str] = field(default_factory=list)  # samples listed twice, train/test overlap
 
     @property
     def ok(self) -> bool:
         """No bad sample, no missing video or label file; a missing skeleton is normal (NTU60 lacks 302)."""
         lacking = any({"rgb", "ir", "labels"} & set(m) for m in self.missing.values())
-        return not self.bad and not lacking
+        return not self.bad and not lacking and not self.duplicates
 
     def lines(self) -> list[str]:
         lines = [f"{self.root}: {self.contents}, {self.num_classes} classes"]
@@ -80,6 +83,11 @@ class DataCheck:
             )
         for name, (train, test, description) in self.splits.items():
             lines.append(f"  {name:<12} train {train:>6}  test {test:>6}   {description}")
+        if self.duplicates:
+            protocol = self.checked_split.split()[0]
+            lines.append(f"  {len(self.duplicates)} duplicates or train/test overlaps in {protocol}:")
+            shown = None if self.list_all else SHOWN_PROBLEMS
+            lines += [f"    {problem}" for problem in self.duplicates[:shown]]
         rate = self.clips / self.seconds if self.seconds else 0.0
         shapes = ", ".join(f"{m} {tuple(s)}" for m, s in self.clip_shapes.items())
         parsed = "" if self.skeletons_read is None else f"{self.skeletons_read} skeleton files parsed, "
@@ -130,6 +138,7 @@ def check_dataset(
         if data.person_crop:
             chosen = _person_crops(skeletons[:limit], report, data.person_margin)
     report.list_all = list_all
+    report.notes += past_the_end(chosen[:limit])
     margin = data.person_margin if report.crops is not None else None
     _decode_clips(chosen[:limit], report, num_frames, size, batch_size, workers, skip_bad, progress, margin)
     return report
@@ -183,6 +192,7 @@ def _survey_pkummd(
         row_summary=index.row_summary(),
     )
     train, test = index.split(protocol, ("rgb", "ir"))
+    report.duplicates = find_duplicates(train, test)
     return report, train if subset == "train" else test
 
 
@@ -200,8 +210,36 @@ def _survey_manifest(
         [],
         splits,
         f"{protocol} {subset}",
+        duplicates=find_duplicates(train, test),
     )
     return report, train if subset == "train" else test
+
+
+def past_the_end(samples: Sequence[PairedSample]) -> list[str]:
+    """Clips whose end frame lies past their recording: training clamps them to its last frame, which is
+    right for a typo of a few frames and wrong for a row of another recording, so they are listed."""
+    lengths: dict[Path, int | None] = {}
+    lines = []
+    for sample in samples:
+        reference = sample.rgb or sample.ir
+        if sample.end is None or reference is None:
+            continue
+        if reference not in lengths:
+            try:
+                with open_frames(reference) as reader:
+                    lengths[reference] = reader.num_frames
+            except DataError:
+                lengths[reference] = None  # unreadable: the decoding step reports it
+        total = lengths[reference]
+        if total is not None and sample.end > total:
+            where = f"past the {total} frames of {reference}"
+            lines.append(f"{sample.sample_id}: ends at frame {sample.end}, {where}")
+    if not lines:
+        return []
+    shown = "; ".join(lines[:SHOWN_PROBLEMS]) + (
+        f"; and {len(lines) - SHOWN_PROBLEMS} more" if len(lines) > SHOWN_PROBLEMS else ""
+    )
+    return [f"{len(lines)} clip(s) end past their recording (training stops them at its last frame): {shown}"]
 
 
 def _person_crops(samples: Sequence[NtuSample], report: DataCheck, margin: float) -> list[PairedSample]:

@@ -102,7 +102,10 @@ class StoredVideo:
             start, stop = self._offsets[index], self._offsets[index + 1]
             self._file.seek(self._base + start)
             data = np.frombuffer(self._file.read(stop - start), np.uint8)
-            image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+            # a truncated file reads short (cv2 asserts on an empty buffer): check before decoding
+            image = (
+                cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size and data.size == stop - start else None
+            )
             if image is None:
                 raise DataError(self.path, f"frame {index} does not decode (damaged clip file)")
             decoded[index] = image[..., None] if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

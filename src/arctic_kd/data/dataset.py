@@ -292,9 +292,13 @@ def collate_clips(items: Sequence[dict | BadSample]) -> dict:
 
 @dataclass
 class BadSampleReport:
-    """The samples a run skipped, each listed once however many epochs met it."""
+    """The samples a run skipped, each listed once however many epochs met it; and, filled in by
+    `loaders.make_loaders`, those its protocol left out (a modality missing) and those read as whole frames
+    because their skeleton gives no person box (sample id -> why), so a run can say what it did not use."""
 
     samples: dict[str, BadSample] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)
+    whole_frames: dict[str, str] = field(default_factory=dict)
 
     def add(self, bad: BadSample) -> None:
         self.samples.setdefault(bad.sample_id, bad)

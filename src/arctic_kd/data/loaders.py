@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -13,6 +13,7 @@ from arctic_kd.config import ConfigError, DataConfig
 from arctic_kd.data import manifest, pkummd, protocols
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.dataset import ClipLoader, PairedClipDataset, PairedSample
+from arctic_kd.data.duplicates import find_duplicates
 from arctic_kd.data.manifest import read_manifest
 from arctic_kd.data.ntu import NtuSample, index_ntu
 from arctic_kd.data.person import PersonTrack, carried_boxes, person_track
@@ -30,11 +31,16 @@ DATASET_PROTOCOLS = {
 }
 
 
+NO_BODY = "its skeleton file tracks no body (0 bodies, or no frame with finite joints)"
+
+
 @dataclass
 class SplitSamples:
     train: list[PairedSample]
     test: list[PairedSample]
     class_names: list[str]
+    left_out: dict[str, str] = field(default_factory=dict)  # id -> why (a needed modality is missing)
+    whole_frames: dict[str, str] = field(default_factory=dict)  # id -> why no person crop (skeleton)
 
 
 def paired_samples(
@@ -77,6 +83,8 @@ def protocol_samples(config: DataConfig, modalities: Sequence[str], progress: bo
     if config.dataset == "pkummd":
         index = index_pkummd(config.root, config.pkummd, config.class_names)
         samples = SplitSamples(*index.split(config.protocol, modalities), index.class_names)
+        in_split = {name for names in index.splits.get(config.protocol, ()) for name in names}
+        samples.left_out = _lacking({k: v for k, v in index.missing(modalities).items() if k in in_split})
         where = config.root
         if progress:
             _tell_about(index)
@@ -84,8 +92,12 @@ def protocol_samples(config: DataConfig, modalities: Sequence[str], progress: bo
         listing = read_manifest(_manifest_path(config), config.class_names)
         train, test = listing.split(config.protocol, modalities, config.train_subjects)
         samples, where = SplitSamples(train, test, listing.class_names), config.manifest
+        samples.left_out = _lacking(listing.missing(modalities))
     else:
         samples, where = _ntu_samples(config, modalities, progress), config.root
+    if progress and config.dataset != "ntu":  # NTU's index is keyed by sample name: no duplicates
+        for problem in find_duplicates(samples.train, samples.test):
+            print(f"arctic: warning: {where}: {problem}", file=sys.stderr)
     if not samples.train or not samples.test:
         raise DataError(
             where,
@@ -118,7 +130,27 @@ def _ntu_samples(config: DataConfig, modalities: Sequence[str], progress: bool) 
     def entries(names):
         return paired_samples([by_name[n] for n in names], config.person_crop, progress)
 
-    return SplitSamples(entries(train), entries(test), index.class_names)
+    missing = index.missing(tuple(modalities))
+    gaps = [s.name for s in index.samples if str(s.name) in missing]
+    covered = {str(n) for names in split(gaps, config.protocol, config.drop_missing_skeletons) for n in names}
+    samples = SplitSamples(entries(train), entries(test), index.class_names)
+    samples.left_out = _lacking({name: missing[name] for name in covered})
+    if config.person_crop:
+        skeletonless = {str(n) for n, s in by_name.items() if s.skeleton is None}
+        samples.whole_frames = {
+            s.sample_id: "no skeleton file" if s.sample_id in skeletonless else NO_BODY
+            for s in samples.train + samples.test
+            if s.person is None
+        }
+    return samples
+
+
+def _lacking(missing: dict[str, list[str]]) -> dict[str, str]:
+    """Sample (or recording) id -> why it is left out, from a `missing` listing."""
+    return {
+        name: f"no {' or '.join(m.upper() for m in lacking)} video"
+        for name, lacking in sorted(missing.items())
+    }
 
 
 def stored_samples(config: DataConfig, modalities: Sequence[str], progress: bool = False) -> SplitSamples:
@@ -128,7 +160,10 @@ def stored_samples(config: DataConfig, modalities: Sequence[str], progress: bool
     store.check_margin(config.person_margin if config.person_crop else None)
     raw = protocol_samples(dataclasses.replace(config, person_crop=False), modalities, progress)
     return SplitSamples(
-        [store.sample(s) for s in raw.train], [store.sample(s) for s in raw.test], raw.class_names
+        [store.sample(s) for s in raw.train],
+        [store.sample(s) for s in raw.test],
+        raw.class_names,
+        raw.left_out,
     )
 
 
@@ -163,7 +198,23 @@ def make_loaders(
     drop_last = len(train_set) >= config.batch_size  # a batch of one would break BatchNorm
     train = ClipLoader(train_set, config.batch_size, shuffle=True, drop_last=drop_last, seed=seed, **loader)
     test = ClipLoader(test_set, config.batch_size, **loader)
+    train.report.left_out, train.report.whole_frames = samples.left_out, samples.whole_frames
+    if progress:
+        _tell_unused(samples)
     return train, test, samples.class_names
+
+
+def _tell_unused(samples: SplitSamples) -> None:
+    """Say which samples the run cannot use as intended (never silently): it is also in metrics.jsonl and
+    in the summary at the end of the run."""
+    for what, listing in (
+        ("left out: a video they need is missing", samples.left_out),
+        ("read as whole frames, not person crops: no usable skeleton", samples.whole_frames),
+    ):
+        if listing:
+            shown = "; ".join(f"{k} ({v})" for k, v in list(listing.items())[:3])
+            more = f" and {len(listing) - 3} more" if len(listing) > 3 else ""
+            print(f"arctic: note: {len(listing)} sample(s) {what}: {shown}{more}", file=sys.stderr)
 
 
 def make_view_loader(

@@ -8,8 +8,11 @@ position, every random generator), as plain tensors, numbers and lists so `weigh
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from arctic_kd.errors import DataError
+from arctic_kd.errors import ArcticError, DataError, os_error
 from arctic_kd.models import video_resnet
 from arctic_kd.models.pretrained import load_torch_file
 
@@ -27,11 +30,32 @@ FORMAT = "arctic-kd/1"
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write beside the target and rename, so a crash mid-write never leaves a truncated checkpoint."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    torch.save({"format": FORMAT, **payload}, partial)
-    os.replace(partial, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"format": FORMAT, **payload}, partial)
+        os.replace(partial, path)
+    except (OSError, RuntimeError) as error:  # torch reports a full disk as "unexpected pos ..."
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise _write_error(error, path) from None
     return path
+
+
+def _write_error(error: OSError | RuntimeError, path: Path) -> ArcticError:
+    """A failed checkpoint write as one line naming the file and the cause; the previous file is intact."""
+    if isinstance(error, OSError) and error.errno != errno.ENOSPC:
+        return os_error(error, path, "cannot write the checkpoint")
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    if isinstance(error, OSError) or (free is not None and free < 64 * 2**20):
+        where = "" if free is None else f", {free / 2**20:.0f} MiB free"
+        return ArcticError(
+            f"{path}: cannot write the checkpoint: disk full{where} (the previous one is intact)"
+        )
+    return ArcticError(f"{path}: cannot write the checkpoint: {str(error).splitlines()[0]}")
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

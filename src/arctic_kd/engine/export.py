@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from arctic_kd.data.transforms import MODALITY_STATS
 from arctic_kd.data.video import VideoReader
 from arctic_kd.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from arctic_kd.engine.predict import ClipRecipe, checkpoint_config, video_files
-from arctic_kd.errors import ArcticError
+from arctic_kd.errors import ArcticError, os_error
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -52,27 +53,42 @@ def export_checkpoint(
     model = model_from_checkpoint(checkpoint)
     recipe = ClipRecipe.of(checkpoint)
     out = out or Path(checkpoint_path).with_suffix(SUFFIXES[fmt])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    metadata = _metadata(checkpoint, recipe)
-    example = torch.zeros(1, *recipe.input_shape)
-    if fmt == "onnx":
-        write_onnx(model, example, out, metadata)
-    else:
-        write_torchscript(model, example, out, metadata)
+    if out.is_dir():
+        raise ArcticError(f"{out}: is a folder; --out names the file to write")
     source = video or _dataset_video(checkpoint)
     with VideoReader(source) as reader:
         clips = recipe.clips(reader, VERIFY_CLIPS)
+    # written beside `out` and renamed into place once verified: a failed export leaves no file behind
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        diff = _write_and_compare(model, recipe, fmt, partial, _metadata(checkpoint, recipe), clips)
+        if not diff <= TOLERANCE:
+            raise ArcticError(
+                f"{out}: {fmt} output differs from PyTorch by up to {diff:.2e} on {source} "
+                f"(tolerance {TOLERANCE:.0e}); the export is not trustworthy and was not kept"
+            )
+        os.replace(partial, out)
+    except OSError as error:
+        raise os_error(error, out, "cannot write the export") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return ExportResult(out, fmt, diff, source, VERIFY_CLIPS)
+
+
+def _write_and_compare(
+    model: nn.Module, recipe: ClipRecipe, fmt: str, path: Path, metadata: dict[str, str], clips: Tensor
+) -> float:
+    """Write the export to `path`, run it in its runtime, and return the largest difference from PyTorch."""
+    example = torch.zeros(1, *recipe.input_shape)
+    if fmt == "onnx":
+        write_onnx(model, example, path, metadata)
+    else:
+        write_torchscript(model, example, path, metadata)
     with torch.inference_mode():
         expected = model(clips)
-    actual = _run_onnx(out, clips) if fmt == "onnx" else _run_torchscript(out, clips)
-    diff = float((actual - expected).abs().max())
-    result = ExportResult(out, fmt, diff, source, VERIFY_CLIPS)
-    if not diff <= TOLERANCE:
-        raise ArcticError(
-            f"{out}: {fmt} output differs from PyTorch by up to {diff:.2e} on {source} "
-            f"(tolerance {TOLERANCE:.0e}); the exported file is not trustworthy"
-        )
-    return result
+    actual = _run_onnx(path, clips) if fmt == "onnx" else _run_torchscript(path, clips)
+    return float((actual - expected).abs().max())
 
 
 def _metadata(checkpoint: dict, recipe: ClipRecipe) -> dict[str, str]:

@@ -25,7 +25,7 @@ from arctic_kd.engine.checkpoint import build_model, load_checkpoint, model_from
 from arctic_kd.engine.distributed import DistContext, resolve_device
 from arctic_kd.engine.evaluate import AgreementMeter, evaluate_views, sum_over_processes
 from arctic_kd.engine.precision import autocast, autocast_dtype
-from arctic_kd.engine.train import fit
+from arctic_kd.engine.train import fit, require_test_clips
 from arctic_kd.errors import ArcticError
 from arctic_kd.models.pretrained import load_pretrained
 from arctic_kd.progress import say
@@ -78,14 +78,16 @@ def run_train(
     frame_cache: FrameCache | None = None,
     progress: bool = True,
     resume: bool = False,
+    schedule_change: bool = False,
 ) -> dict:
     """Cross-entropy on one modality: `rgb` trains the teacher (config.teacher), `ir` the IR-only baseline.
 
-    Under `torchrun`, every process runs this; `resume` continues from `run_dir/last.pt` when there is one.
+    Under `torchrun`, every process runs this; `resume` continues from `run_dir/last.pt` when there is one
+    (refused when the optimisation settings changed, unless `schedule_change`).
     """
     if modality == "rgb":
         config = dataclasses.replace(config, optim=teacher_optim(config.optim))
-    context = distributed.setup(config.device)
+    context = _launch(config)
     progress = progress and context.is_main
     seed_everything(config.seed, config.deterministic)
     frame_cache = frame_cache or frame_cache_for(config.data)
@@ -104,7 +106,8 @@ def run_train(
         "config": config.to_dict(),
         "method": "ce",
     }
-    return _fit(distiller, train, test, config, run_dir, extra, context, progress, resume, frame_cache)
+    resuming = {"resume": resume, "schedule_change": schedule_change}
+    return _fit(distiller, train, test, config, run_dir, extra, context, progress, frame_cache, **resuming)
 
 
 def run_distill(
@@ -113,12 +116,18 @@ def run_distill(
     frame_cache: FrameCache | None = None,
     progress: bool = True,
     resume: bool = False,
+    schedule_change: bool = False,
 ) -> dict:
     """Distil the frozen RGB teacher checkpoint `config.distill.teacher` into an IR student."""
-    context = distributed.setup(config.device)
+    context = _launch(config)
     progress = progress and context.is_main
     seed_everything(config.seed, config.deterministic)
     teacher_checkpoint = load_checkpoint(config.distill.teacher)
+    if teacher_checkpoint.get("modality") != "rgb":
+        raise ArcticError(
+            f"{config.distill.teacher}: the teacher must be an RGB network; this checkpoint sees "
+            f"{teacher_checkpoint.get('modality')} (give the checkpoint of `arctic train --modality rgb`)"
+        )
     frame_cache = frame_cache or frame_cache_for(config.data)
     train, test, class_names = make_loaders(config.data, ("rgb", "ir"), config.seed, frame_cache, progress)
     if teacher_checkpoint["class_names"] != class_names:
@@ -140,7 +149,8 @@ def run_distill(
         "config": config.to_dict(),
         "method": config.distill.method,
     }
-    return _fit(distiller, train, test, config, run_dir, extra, context, progress, resume, frame_cache)
+    resuming = {"resume": resume, "schedule_change": schedule_change}
+    return _fit(distiller, train, test, config, run_dir, extra, context, progress, frame_cache, **resuming)
 
 
 def _fit(
@@ -152,8 +162,9 @@ def _fit(
     extra,
     context: DistContext,
     progress,
-    resume,
     frame_cache: FrameCache | None,
+    resume: bool = False,
+    schedule_change: bool = False,
 ) -> dict:
     if context.distributed:
         train.shard(context.rank, context.world_size, equal_steps=True)
@@ -169,6 +180,7 @@ def _fit(
         context,
         progress,
         resume,
+        schedule_change,
     )
     result["multiview"] = final_multiview(
         distiller.student, config, extra["modality"], result["final"], frame_cache, context, progress
@@ -177,7 +189,22 @@ def _fit(
         (run_dir / "multiview.json").write_text(json.dumps(result["multiview"]) + "\n")
     skipped = train.report.samples | test.report.samples
     result["skipped"] = {k: f"{v.path}: {v.problem}" for k, v in skipped.items()}
+    result["left_out"], result["whole_frames"] = train.report.left_out, train.report.whole_frames
+    if context.is_main:
+        unused = {k: result[k] for k in ("left_out", "skipped", "whole_frames")}
+        (run_dir / "samples.json").write_text(json.dumps(unused, indent=1) + "\n")
     return result
+
+
+def _launch(config: Config) -> DistContext:
+    """This process's place in the launch, checked against the config before any data is read."""
+    context = distributed.setup(config.device)
+    if config.data.batch_size % context.world_size:
+        raise ArcticError(
+            f"data.batch_size: the global batch of {config.data.batch_size} does not split evenly between "
+            f"{context.world_size} processes"
+        )
+    return context
 
 
 def final_multiview(
@@ -229,6 +256,7 @@ def run_eval(
         agreement = AgreementMeter(model_from_checkpoint(teacher).to(device), model, modalities, rho, device)
     on_batch = None if agreement is None else agreement.add
     metrics = evaluate_views(model, test, modality, len(class_names), device, progress, on_batch)
+    require_test_clips(metrics, test)
     if agreement is not None:
         metrics["agreement"] = {**agreement.result().summary(), "teacher": str(teacher_path), "rho": rho}
     metrics["skipped"] = len(test.report)

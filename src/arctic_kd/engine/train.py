@@ -31,7 +31,7 @@ from arctic_kd.engine.checkpoint import load_checkpoint, restore_rng_state, rng_
 from arctic_kd.engine.distributed import DistContext
 from arctic_kd.engine.evaluate import evaluate, sum_over_processes
 from arctic_kd.engine.precision import autocast, autocast_dtype, avoids_onednn, backward_kernels
-from arctic_kd.errors import ArcticError
+from arctic_kd.errors import ArcticError, DataError
 from arctic_kd.progress import progress_bar, say, say_once
 from arctic_kd.viz.curves import plot_learning_curves
 
@@ -87,6 +87,7 @@ class _Progress:
     final: dict = field(default_factory=dict)
     sums: dict[str, float] = field(default_factory=dict)  # loss sums of the epoch in progress
     count: int = 0  # batches behind `sums`
+    short_batches: int = 0  # training batches left with one clip by skipped samples, not trained on
 
 
 @dataclass
@@ -131,10 +132,12 @@ def fit(
     context: DistContext,
     progress: bool = True,
     resume: bool = False,
+    schedule_change: bool = False,
 ) -> dict:
     """Train `distiller.student` (and the method's modules); returns the best and the final test metrics.
 
-    `train_batches`/`test_batches` are this process's shares (see `ClipLoader.shard`).
+    `train_batches`/`test_batches` are this process's shares (see `ClipLoader.shard`). A resume whose
+    optimisation settings differ from the checkpoint's is refused unless `schedule_change`.
     """
     progress = progress and context.is_main
     run = _prepare(distiller, config, context, len(train_batches))
@@ -146,7 +149,11 @@ def fit(
     state = _Progress()
     checkpoint_path = run_dir / "last.pt"
     if resume and _visible_to_all(checkpoint_path, context):
-        state = _restore(load_checkpoint(checkpoint_path), run, train_batches)
+        checkpoint = load_checkpoint(checkpoint_path)
+        check_same_run(checkpoint, checkpoint_extra, checkpoint_path)
+        if not schedule_change:
+            check_same_schedule(checkpoint, config, len(train_batches), checkpoint_path)
+        state = _restore(checkpoint, run, train_batches)
         if progress:
             say(f"resuming {run_dir} after epoch {state.epoch} (step {state.step})")
     elif resume and progress:
@@ -164,6 +171,8 @@ def fit(
     for epoch in range(state.epoch + 1, config.optim.epochs + 1):
         run.distiller.set_epoch(epoch)  # also on resume: the epoch being (re)entered
         losses = _train_epoch(run, train_batches, config, state, epoch, save_last, progress)
+        if not losses:
+            raise ArcticError(_nothing_trained(epoch, train_batches))
         tested = epoch % config.train.eval_every == 0 or epoch == config.optim.epochs
         metrics = _evaluate(run, test_batches, num_classes) if tested else {}
         state.epoch, state.sums, state.count = epoch, {}, 0
@@ -179,6 +188,7 @@ def fit(
                 "seconds": elapsed(),
                 **{f"train_{k}": v for k, v in losses.items()},
                 **{f"test_{k}": metrics[k] for k in ("top1", "top5", "mean_class", "samples") if tested},
+                **unused_counts(train_batches, test_batches, state.short_batches),
             },
             state.step,
         )
@@ -252,6 +262,8 @@ def _payload(extra: dict, run: _Run, state: _Progress, loader, seconds: float | 
             "best": state.best,
             "sums": dict(state.sums),
             "count": state.count,
+            "short_batches": state.short_batches,
+            "steps_per_epoch": len(loader),
         }
     return payload
 
@@ -276,6 +288,7 @@ def _restore(checkpoint: dict, run: _Run, loader) -> _Progress:
         final,
         saved["sums"],
         saved["count"],
+        saved.get("short_batches", 0),
     )
 
 
@@ -288,7 +301,11 @@ def _train_epoch(
     state.sums = sums
     bar = progress_bar(batches, desc=f"epoch {epoch}", unit="batch", leave=False, enabled=progress)
     parameters = list(run.distiller.trainable_parameters())
+    needs_pairs = _needs_pairs(run)
     for batch in bar:
+        if needs_pairs and _too_short(batch, run):
+            state.short_batches += 1
+            continue
         batch = run.to_device(batch)
         with run.autocast():
             _, losses = run.model(batch)
@@ -324,7 +341,19 @@ def _evaluate(run: _Run, batches, num_classes: int) -> dict:
         metrics = evaluate(
             run.distiller.student, batches, run.distiller.student_modality, num_classes, run.context.device
         )
-    return sum_over_processes(metrics, run.context)
+    metrics = sum_over_processes(metrics, run.context)
+    require_test_clips(metrics, batches)
+    return metrics
+
+
+def require_test_clips(metrics: dict, batches) -> None:
+    """A test pass that read no clip has no accuracy: 0 % of nothing would read as a result."""
+    if not metrics["samples"]:
+        bad = f"{len(batches.report)} of {len(batches.dataset)} test samples are bad"
+        raise ArcticError(
+            f"the test split gave no usable clip: {bad} (data.skip_bad skipped them; first: "
+            f"{_first_bad(batches.report)}); `arctic check` lists them"
+        )
 
 
 class _Log:
@@ -338,7 +367,7 @@ class _Log:
         if not enabled:
             return
         run_dir.mkdir(parents=True, exist_ok=True)
-        kept = [line for line in _read_lines(self.path) if json.loads(line)["epoch"] <= state.epoch]
+        kept = [line for line in _read_records(self.path) if json.loads(line)["epoch"] <= state.epoch]
         self.path.write_text("".join(f"{line}\n" for line in kept))
         if config.train.tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # imports TensorBoard: slow, so only here
@@ -370,8 +399,97 @@ def _first_unsaved_step(state: _Progress) -> int:
     return state.step if state.count else state.step + 1
 
 
-def _read_lines(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.is_file() else []
+def _read_records(path: Path) -> list[str]:
+    """The JSON lines of a metrics log; a torn last line (a crash mid-write) is dropped, since the epoch it
+    records is trained again, and any other line that is not JSON is an error naming it."""
+    lines = path.read_text().splitlines() if path.is_file() else []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+            if number == len(lines):
+                say(f"{path}: dropping its torn last line (a run killed while writing it)")
+                return lines[:-1]
+            raise DataError(path, "not a metrics line (JSON with an epoch)", number)
+    return lines
+
+
+def check_same_run(checkpoint: dict, extra: dict, path: Path) -> None:
+    """Refuse to resume a run of another kind (modality, method or network) than the one asked for."""
+    for key in ("modality", "method", "model"):
+        if key in checkpoint and checkpoint[key] != extra.get(key):
+            raise ArcticError(
+                f"{path}: --resume continues a run with {key} {checkpoint[key]!r}, but this command trains "
+                f"{extra.get(key)!r}; use another --out (or --force to replace that run)"
+            )
+
+
+def check_same_schedule(checkpoint: dict, config: Config, steps_per_epoch: int, path: Path) -> None:
+    """Refuse to resume under other optimisation settings than the checkpoint's: the learning rate at step
+    k depends on them, so changing them mid-run splices two schedules."""
+    saved = checkpoint.get("config", {})
+    now = config.to_dict()
+    changed = [
+        f"optim.{key} {value!r} → {now['optim'].get(key)!r}"
+        for key, value in saved.get("optim", {}).items()
+        if now["optim"].get(key) != value
+    ]
+    saved_batch = saved.get("data", {}).get("batch_size", config.data.batch_size)
+    if saved_batch != config.data.batch_size:
+        changed.append(f"data.batch_size {saved_batch} → {config.data.batch_size}")
+    saved_steps = checkpoint.get("resume", {}).get("steps_per_epoch", steps_per_epoch)
+    if saved_steps != steps_per_epoch:
+        changed.append(f"steps per epoch {saved_steps} → {steps_per_epoch} (the training split changed)")
+    if changed:
+        raise ArcticError(
+            f"{path}: --resume with other optimisation settings than the run was started with "
+            f"({'; '.join(changed)}) would splice two learning-rate schedules; resume with the same "
+            "settings, or add --allow-schedule-change"
+        )
+
+
+def _needs_pairs(run: _Run) -> bool:
+    """Whether the method normalises over a batch of vectors (BatchNorm1d: ARM's and AFD's embeddings),
+    which a batch of one clip cannot train."""
+    return any(isinstance(m, nn.BatchNorm1d) for m in run.distiller.extra_modules().modules())
+
+
+def _too_short(batch: dict, run: _Run) -> bool:
+    """A training batch of a single clip (what skipped bad samples can leave) when the method needs pairs:
+    passed over and counted; under torchrun, skipped by every process when any has one."""
+    short = len(batch["label"]) < 2
+    if run.context.distributed:
+        short = bool(distributed.all_sum(torch.tensor(int(short)), run.context))
+    return short
+
+
+def unused_counts(train_batches, test_batches, short_batches: int) -> dict[str, int]:
+    """Samples the run could not use (so far), by cause, for every epoch's metrics line."""
+    report = train_batches.report
+    return {
+        "left_out_samples": len(report.left_out),
+        "skipped_train_samples": len(report),
+        "skipped_test_samples": len(test_batches.report),
+        "skipped_short_batches": short_batches,
+        "whole_frame_samples": len(report.whole_frames),
+    }
+
+
+def _nothing_trained(epoch: int, batches) -> str:
+    """Why an epoch took no step: with data.skip_bad every training sample was bad (or left alone)."""
+    return (
+        f"epoch {epoch}: no training batch was usable: {len(batches.report)} of {len(batches.dataset)} "
+        "training samples are bad (data.skip_bad skipped them) and the rest made no batch of two clips; "
+        f"`arctic check` lists them (first: {_first_bad(batches.report)})"
+    )
+
+
+def _first_bad(report, count: int = 3) -> str:
+    bad = list(report.samples.values())
+    text = "; ".join(f"{b.sample_id}: {b.problem}" for b in bad[:count])
+    return text + (f"; and {len(bad) - count} more" if len(bad) > count else "") if bad else "none"
 
 
 def _format(losses: dict) -> str:

@@ -10,6 +10,7 @@ grey. Everything that does not fit is reported, key by key, instead of being sil
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +66,18 @@ def load_torch_file(path: Path, missing_name: str, file_kind: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for truncated or foreign files
-        raise DataError(path, f"not a readable {file_kind} ({type(error).__name__}: {error})") from None
+        raise DataError(path, _load_problem(error, file_kind)) from None
+
+
+def _load_problem(error: Exception, file_kind: str) -> str:
+    """One line for what `torch.load` raised: its weights-only refusals come as a page of advice."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    refusal = lines and lines[0].startswith("Weights only load failed")
+    if isinstance(error, pickle.UnpicklingError) and refusal:
+        if "GLOBAL" in str(error):  # a class or function to import: what a malicious pickle needs
+            return f"refused: this {file_kind} holds Python objects beyond tensors, which could run code"
+        lines = [line for line in lines if line.startswith("Unsupported")] or lines
+    return f"not a readable {file_kind} ({type(error).__name__}: {lines[0] if lines else ''})"
 
 
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:

@@ -236,6 +236,8 @@ def generate(
     """Write the dataset under `root`; returns `root`."""
     if config.performers < 2:
         raise ValueError("the PKU-MMD layout needs at least 2 performers (training and test subjects)")
+    if config.cameras < 2:  # else cross-view.txt lists no training recording, and no split file reads
+        raise ValueError("the PKU-MMD layout needs at least 2 cameras (cross-view tests view M)")
     root = Path(root)
     claim_folder(root, _meta(config, ir_format))
     (root / CLASS_FILE).write_text("".join(f"A{i + 1:03d}\t{n}\n" for i, n in enumerate(config.class_names)))
