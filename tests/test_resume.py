@@ -68,7 +68,7 @@ def runs(tiny_dataset, tmp_path_factory) -> Path:
     started = {"whole": subprocess.Popen([*arctic, *_distill(checkpoint, runs / "whole")], **quiet)}
     for name, (epoch, batch, every) in CRASHES.items():
         every_setting = ["--set", f"train.checkpoint_every={every}"]
-        crashing = [sys.executable, "-m", "tests.crash", str(epoch), str(batch)]
+        crashing = [sys.executable, "-m", "tests.crash", "train", str(epoch), str(batch)]
         started[name] = subprocess.Popen(
             [*crashing, *_distill(checkpoint, runs / name, *every_setting)], **quiet
         )
