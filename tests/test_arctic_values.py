@@ -278,8 +278,8 @@ def test_grad_cam_of_a_linear_model_is_the_relu_of_the_class_weighted_features()
 # correctness-aware KD ---------------------------------------------------------------------------------
 
 TAU = 2.0
-KD_TEACHER = [[4.0, 0.0, 2.0], [2.0, 0.0, 0.0], [0.0, 3.0, 1.0]]
-KD_STUDENT = [[1.0, 0.0, 0.0], [6.0, 0.0, 1.0], [2.0, 0.0, 1.0]]
+KD_TEACHER = [[4.0, 0.0, 2.0], [2.0, 1.5, -3.0], [0.0, 3.0, 1.0]]
+KD_STUDENT = [[1.0, 0.0, 0.0], [2.0, 0.7, 0.7], [2.0, 0.0, 1.0]]
 KD_LABELS = [
     0,
     0,
@@ -308,6 +308,8 @@ def test_the_kd_case_has_the_intended_correctness_and_confidence():
     label_prob = [softmax(row)[label] for row, label in zip(KD_TEACHER, KD_LABELS, strict=True)]
     student_prob = [softmax(row)[label] for row, label in zip(KD_STUDENT, KD_LABELS, strict=True)]
     assert label_prob[0] > student_prob[0] and label_prob[1] < student_prob[1]
+    at_tau = [softmax([v / TAU for v in row])[0] for row in (KD_TEACHER[1], KD_STUDENT[1])]
+    assert at_tau[0] > at_tau[1]  # so `ahead` must compare at τ = 1, as documented
     assert [row.index(max(row)) for row in KD_TEACHER] == [0, 0, 1]
 
 

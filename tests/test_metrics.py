@@ -93,12 +93,14 @@ def test_evaluate_reports_the_hand_made_table():
 
 
 def test_multiview_metrics_of_averaged_probabilities_against_the_hand_made_table():
-    """View 0 is the table; view 1 is flat except on three samples, where it is sure (logit 20) of one
-    class: the averaged probabilities then pick that class (≈ 0.5 against at most 0.32 for any other),
-    and elsewhere keep view 0's order (a flat view adds the same 1/7 to every class)."""
+    """View 0 is the table (logits 7 … 1 down its ranking); view 1 is flat except on three samples.
+    Sample 0: view 1 is sure of class 6 (logit 20), which then wins (≈ 0.50 against 0.32). Samples 3 and
+    7: view 1 gives the label logit 3 (probability 0.77); averaged probabilities pick the label (0.39
+    against 0.34 for view 0's choice), averaged logits would not (2.5 or 1.5 against 3.5). A flat view adds
+    the same 1/7 to every class, so elsewhere view 0's order stays."""
     view0 = scores_from_table()
     view1 = torch.zeros(10, CLASSES)
-    view1[3, 0] = view1[7, 3] = 20.0  # samples 3 and 7 become right
+    view1[3, 0] = view1[7, 3] = 3.0  # samples 3 and 7 become right
     view1[0, 6] = 20.0  # sample 0 becomes wrong (class 6), its label still second
     clips = torch.stack([as_clips(view0), as_clips(view1)], 1)  # (N, V, 1, 1, 1, K)
     batches = [{"ir": clips[:5], "label": LABELS[:5]}, {"ir": clips[5:], "label": LABELS[5:]}]
