@@ -49,7 +49,7 @@ def softmax(values: list[float]) -> list[float]:
 
 def clip(values: list[float]) -> torch.Tensor:
     """One sample's 1-channel features over (T, H, W) = (1, 1, len): shape (1, 1, 1, 1, len)."""
-    return torch.tensor(values).view(1, 1, 1, 1, -1)
+    return torch.tensor(values, dtype=torch.float32).view(1, 1, 1, 1, -1)
 
 
 # similarity rows ----------------------------------------------------------------------------------------
@@ -404,3 +404,11 @@ def test_grad_cam_arc_maps_both_networks_for_the_teachers_predicted_class():
     expected = activation_region_loss(t_maps, s_pred, config.arc.rho)
     assert arc.item() == pytest.approx(expected.item(), rel=1e-5)
     assert abs(activation_region_loss(t_maps, s_label, config.arc.rho).item() - expected.item()) > 1e-3
+
+
+def test_warp_without_registration_averages_when_it_halves_a_map():
+    # trilinear, align_corners=False: halving samples between each pair of cells, i.e. their mean
+    maps = torch.tensor([[1.0, 3.0, 2.0, 6.0], [0.0, 4.0, 8.0, 8.0]]).view(2, 1, 1, 4)
+    torch.testing.assert_close(
+        warp_to(maps, (1, 1, 2)), torch.tensor([[2.0, 4.0], [2.0, 8.0]]).view(2, 1, 1, 2)
+    )
