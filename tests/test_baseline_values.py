@@ -13,7 +13,11 @@ import torch.nn.functional as F
 from arctic_kd.config import AfdConfig, DistillConfig
 from arctic_kd.distill import METHODS
 from arctic_kd.distill.afd import FeatureAttention
+from arctic_kd.distill.at import attention_transfer
+from arctic_kd.distill.dkd import decoupled_kd
+from arctic_kd.distill.kd import hinton_kd
 from arctic_kd.distill.rkd import rkd_losses
+from arctic_kd.distill.sp import similarity_preserving
 from arctic_kd.models import video_resnet
 from tests.test_arctic_values import ALPHA, WRONG_AXIS, arm_by_hand, clip, softmax, squared_distance, unit
 
@@ -52,6 +56,31 @@ WEIGHTS = [
 ]
 
 
+def unweighted(method: str, loss: str, distiller, config: DistillConfig, batch: dict) -> float:
+    """The loss term at weight 1, from the loss functions (pinned by hand in test_baselines.py)."""
+    with torch.no_grad():
+        t_logits, t = distiller.teacher.forward_features(batch["rgb"])
+        s_logits, s = distiller.student.forward_features(batch["ir"])
+        if method == "kd":
+            return hinton_kd(s_logits, t_logits, config.hinton.tau).item()
+        if method == "fitnets":
+            stage = config.fitnets.stage
+            return F.mse_loss(distiller.regressor(s[stage]), t[stage]).item()
+        if method in ("at", "sp"):
+            function, stages = {
+                "at": (attention_transfer, config.at.stages),
+                "sp": (similarity_preserving, config.sp.stages),
+            }[method]
+            return sum(function(t[x], s[x]).item() for x in stages)
+        if method == "rkd":
+            pooled = [f[config.rkd.stage].mean(dim=(2, 3, 4)) for f in (t, s)]
+            return rkd_losses(*pooled)[0 if loss == "rkd_distance" else 1].item()
+        if method == "afd":
+            return distiller.attention(t, s).item()
+        tckd, nckd = decoupled_kd(s_logits, t_logits, batch["label"], config.dkd.tau)
+        return (tckd if loss == "tckd" else nckd).mean().item()
+
+
 @pytest.mark.parametrize(("method", "section", "field", "loss"), WEIGHTS)
 def test_each_baseline_weight_multiplies_its_loss_only(method, section, field, loss):
     torch.manual_seed(0)
@@ -61,7 +90,12 @@ def test_each_baseline_weight_multiplies_its_loss_only(method, section, field, l
         config = DistillConfig(method=method)
         setattr(getattr(config, section), field, weight)
         values.append(losses_of(method, config, student, teacher, batch))
+    config = DistillConfig(method=method)
+    setattr(getattr(config, section), field, 1.0)
+    torch.manual_seed(1)
+    distiller = METHODS[method](student, teacher, config).eval()
     assert values[0][loss] > 1e-6
+    assert values[0][loss] == pytest.approx(unweighted(method, loss, distiller, config, batch), rel=1e-5)
     assert values[1][loss] == pytest.approx(3 * values[0][loss], rel=1e-5)
     for other in set(values[0]) - {loss}:
         assert values[1][other] == pytest.approx(values[0][other], rel=1e-6), other
