@@ -107,11 +107,12 @@ def test_arm_on_attention_maps_of_a_two_stage_toy_case():
     # the student's stage b is twice as long: its energies are averaged in pairs onto the teacher's grid
     student = {
         "a": torch.cat([clip([1, 1]), clip([0, 2])]),
-        "b": torch.cat([clip([1, 1, 2, 2]), clip([1, 3, 0, 0])]),
+        "b": torch.cat([clip([1, 1, 2, 2]), clip([1, 3, 0, 1])]),
     }
-    # maps = unit(F²), per sample and stage (student b: energies (1, 1, 4, 4) → (1, 4); (1, 9, 0, 0) → (5, 0))
+    # maps = unit(F²), per sample and stage; student b's energies (1, 1, 4, 4) → (1, 4) and (1, 9, 0, 1) →
+    # (5, ½) (resampling with align_corners=True would pick the end points, (1, 1))
     t_maps = [[unit([1, 4]), unit([4, 1])], [unit([9, 0]), unit([1, 1])]]
-    s_maps = [[unit([1, 1]), unit([1, 4])], [unit([0, 4]), unit([5, 0])]]
+    s_maps = [[unit([1, 1]), unit([1, 4])], [unit([0, 4]), unit([5, 0.5])]]
     distances = [
         [[squared_distance(t_maps[b][t], s_maps[b][s]) for s in range(2)] for t in range(2)] for b in range(2)
     ]

@@ -135,10 +135,10 @@ def test_afd_on_a_two_stage_toy_case():
     teacher = {"a": torch.cat([clip([1, 2]), clip([3, 0])]), "b": torch.cat([clip([2, 1]), clip([1, 1])])}
     student = {
         "a": torch.cat([clip([1, 1]), clip([0, 2])]),
-        "b": torch.cat([clip([1, 1, 2, 2]), clip([1, 3, 0, 0])]),
+        "b": torch.cat([clip([1, 1, 2, 2]), clip([1, 3, 0, 1])]),
     }
     t_maps = [[unit([1, 4]), unit([4, 1])], [unit([9, 0]), unit([1, 1])]]
-    s_maps = [[unit([1, 1]), unit([1, 4])], [unit([0, 4]), unit([5, 0])]]
+    s_maps = [[unit([1, 1]), unit([1, 4])], [unit([0, 4]), unit([5, 0.5])]]
     distances = [
         [[squared_distance(t_maps[b][t], s_maps[b][s]) / 2 for s in range(2)] for t in range(2)]
         for b in range(2)

@@ -134,3 +134,17 @@ def test_reports_of_several_processes_add_up(monkeypatch):
     assert summed["top1"] == pytest.approx(60.0) and summed["mean_class"] == pytest.approx(MEAN_CLASS)
     alone = sum_over_processes(counts.report(), DistContext(0, 1, torch.device("cpu")))
     assert alone == counts.report()
+
+
+def test_one_sample_and_no_sample():
+    one = ScoreCounts(CLASSES)
+    one.add(scores_from_table()[:1], LABELS[:1])
+    report = one.report()
+    assert (report["top1"], report["top5"], report["mean_class"], report["samples"]) == (
+        100.0,
+        100.0,
+        100.0,
+        1,
+    )
+    empty = ScoreCounts(CLASSES).report()  # every test clip skipped: zeros, not a division by zero
+    assert (empty["top1"], empty["top5"], empty["mean_class"], empty["samples"]) == (0.0, 0.0, 0.0, 0)
