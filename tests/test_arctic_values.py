@@ -22,6 +22,7 @@ from arctic_kd.distill.arctic import (
     AttentionRelationMatching,
     activation_region_loss,
     activation_region_losses,
+    class_maps,
     correctness_aware_kd,
     grad_cam,
     similarity_rows,
@@ -377,6 +378,21 @@ def test_each_weight_multiplies_its_loss(part):
             losses.append(distiller.forward_train(batch)[1])
     assert losses[0][part].item() > 0
     assert losses[1][part].item() == pytest.approx(3 * losses[0][part].item(), rel=1e-5)
+    # at weight 1 the term is the loss function itself (a weight dividing the loss also scales by 3)
+    with torch.no_grad():
+        t_logits, t_features = teacher.eval().forward_features(batch["rgb"])
+        s_logits, s_features = distiller.student.forward_features(batch["ir"])
+        if part == "arm":
+            unweighted = distiller.arm(t_features, s_features)
+        elif part == "kd":
+            unweighted = correctness_aware_kd(s_logits, t_logits, batch["label"], config.kd)
+        else:
+            s_maps = class_maps(distiller.student, s_features["layer4"], batch["label"])
+            t_maps = class_maps(teacher, t_features["layer4"], batch["label"])
+            unweighted = activation_region_loss(
+                warp_to(t_maps, tuple(s_maps.shape[1:])), s_maps, config.arc.rho
+            )
+    assert losses[0][part].item() == pytest.approx(unweighted.item(), rel=1e-5)
     assert losses[1]["ce"].item() == pytest.approx(losses[0]["ce"].item(), rel=1e-6)
 
 
