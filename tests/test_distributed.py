@@ -168,3 +168,70 @@ def test_ddp_synchronises_the_student_and_the_method_modules_never_the_teacher()
     assert any(name.startswith("extras.arm.") for name, _ in synchronised.named_parameters())
     teacher = {id(t) for t in [*distiller.teacher.parameters(), *distiller.teacher.buffers()]}
     assert not teacher & (params | {id(b) for b in synchronised.buffers()})
+
+
+def test_torchrun_with_two_processes_distils_like_one_process(odd_dataset, tmp_path):
+    """ARCTIC at its defaults (ARM on attention maps, with its query/key BatchNorm synchronised, ARC, KD):
+    two gloo processes with 6 clips each against one process with the global batch of 12, for the two
+    steps of one epoch. Every loss is a mean over clips, so the runs differ only in the order of float
+    operations: weights to 1e-5 (measured 3e-7; with ARM's BatchNorm left unsynchronised, 2e-2), the
+    losses to 1e-5 relative, the metrics exactly.
+
+    Why two steps and not two epochs: distillation with ARM amplifies float rounding step by step. Two
+    single-process runs that differ only in the thread count (OMP_NUM_THREADS 1 vs 2) end 12 steps apart
+    by 1e-2 in the weights, so after many steps no run, distributed or not, reproduces another to rounding.
+    """
+    teacher = tmp_path / "teacher"
+    tiny = tiny_run(odd_dataset)
+    assert main(["train", "--modality", "rgb", "--out", str(teacher), *tiny, "--set", "optim.epochs=1"]) == 0
+    args = ["distill", "--teacher", str(teacher / "last.pt"), *tiny, "--set", "optim.epochs=1"]
+    args += ["--set", "data.batch_size=12", "--set", "optim.lr=0.01", "--set", "train.sync_batchnorm=true"]
+    args += ["--set", "device=cpu"]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    done = subprocess.run(
+        [*launch, "-m", "arctic_kd", *args, "--out", str(tmp_path / "two")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    one, two = (_metrics(tmp_path / name) for name in ("one", "two"))
+    assert len(one) == len(two) == 1
+    for single, double in zip(one, two, strict=True):
+        assert double["test_samples"] == single["test_samples"] == 5
+        for key in ("test_top1", "test_top5", "test_mean_class"):
+            assert double[key] == single[key]
+        for loss in ("ce", "arm", "arc", "kd"):
+            assert double[f"train_{loss}"] == pytest.approx(single[f"train_{loss}"], rel=1e-5), loss
+    final = [load_checkpoint(tmp_path / name / "last.pt") for name in ("one", "two")]
+    for part in ("state_dict", "method_state"):
+        assert final[0][part].keys() == final[1][part].keys()
+        for key, value in final[0][part].items():
+            torch.testing.assert_close(final[1][part][key], value, rtol=0, atol=1e-5, msg=f"{part}.{key}")
+
+
+@pytest.mark.parametrize("value", ["attention", "relation"])
+def test_only_arm_relations_depend_on_how_a_batch_is_split_between_processes(value):
+    """README, "Training at scale": ARM's attention maps are per clip, so each process's share gives the
+    distances of the whole batch; relations compare the clips of a batch, so a share of 2 clips relates
+    them only to each other, and two processes train differently from one (by design, documented)."""
+    from arctic_kd.config import ArmConfig
+    from arctic_kd.distill.arctic import AttentionRelationMatching
+
+    channels = {"layer3": 4, "layer4": 8}
+    arm = AttentionRelationMatching(channels, channels, ArmConfig(value=value, stages=("layer3", "layer4")))
+    teacher = {"layer3": torch.rand(4, 4, 2, 4, 4), "layer4": torch.rand(4, 8, 1, 2, 2)}
+    student = {"layer3": torch.rand(4, 4, 2, 4, 4), "layer4": torch.rand(4, 8, 1, 2, 2)}
+    whole = arm.distances(teacher, student)
+    halves = torch.cat(
+        [
+            arm.distances({k: v[part] for k, v in teacher.items()}, {k: v[part] for k, v in student.items()})
+            for part in (slice(0, 2), slice(2, 4))
+        ]
+    )
+    if value == "attention":
+        torch.testing.assert_close(halves, whole)
+    else:
+        assert not torch.allclose(halves, whole, atol=1e-2)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from arctic_kd.data.loaders import make_loaders, protocol_samples, stored_sample
 from arctic_kd.data.store import SAMPLES_DIR, StoreSettings, prepare_store, sample_key
 from arctic_kd.errors import DataError
 
+ROOT = Path(__file__).resolve().parents[1]
 PLAIN = {"rgb": ((0.0,) * 3, (1.0,) * 3), "ir": ((0.0,), (1.0,))}
 # Mean absolute difference per clip, grey levels of 255: JPEG (quality 90) and a second resize at test time;
 # random training crops add sub-pixel differences in where the crop is rounded, on noisy synthetic frames.
@@ -103,25 +102,20 @@ def test_a_store_made_with_other_settings_is_not_mixed(tiny_dataset, store):
 def test_prepare_killed_midway_resumes_without_redoing_and_ends_identical(tiny_dataset, store, tmp_path):
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "arctic_kd", "prepare", str(tiny_dataset), "--out", str(out)]
-    first = subprocess.Popen(
-        [*command, "--workers", "1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    killed_after = 3  # samples finished before the SIGKILL, chosen (tests/crash.py), not raced
+    crashing = [sys.executable, "-m", "tests.crash", "prepare", str(killed_after), *command[3:]]
+    first = subprocess.run(
+        [*crashing, "--workers", "1"], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
+    assert first.returncode == -signal.SIGKILL, first.stderr[-3000:]
     samples = out / SAMPLES_DIR
-    deadline = time.monotonic() + 60
-    while len(list(samples.glob("*.done"))) < 3 and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait()
     finished = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in samples.iterdir() if p.name[0] != "."}
     done = len(list(samples.glob("*.done")))
     total = len(list((store / SAMPLES_DIR).glob("*.done")))
-    assert 3 <= done < total, "the kill should land midway"
+    assert done == killed_after < total
     assert not (out / "index.json").exists()
 
-    second = subprocess.run(command, capture_output=True, text=True, check=True)
+    second = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
     assert f"({total - done} prepared now, {done} already done)" in second.stdout
     for path in finished:
         if path.suffix == ".done":  # a finished sample is not touched again
