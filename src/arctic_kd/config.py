@@ -61,9 +61,15 @@ def _fraction(
     _rule(ok, f"{section}.{name}", f"in {interval}", value)
 
 
-def _stages(key: str, stages: tuple[str, ...], allowed: tuple[str, ...]) -> None:
-    ok = bool(stages) and set(stages) <= set(allowed) and len(set(stages)) == len(stages)
-    _rule(ok, key, f"distinct stages of {', '.join(allowed)} (at least one)", list(stages))
+Stage = Literal["stem", "layer1", "layer2", "layer3", "layer4"]
+ALL_STAGES: tuple[Stage, ...] = ("layer1", "layer2", "layer3", "layer4")
+
+
+def _stages(key: str, stages: tuple[str, ...]) -> None:
+    """At least one stage, none twice. Which names exist is the `Stage` type's rule, checked for every
+    file and --set value; code may pass its own backbone's stage names."""
+    ok = bool(stages) and len(set(stages)) == len(stages)
+    _rule(ok, key, "distinct stage names (at least one)", list(stages))
 
 
 @dataclass
@@ -222,12 +228,12 @@ class ArmConfig:
     weight: float = 2.0  # chosen on a second render (BENCHMARKS.md, ARCTIC's weights)
     value: Literal["relation", "attention"] = "attention"  # measured best, BENCHMARKS.md
     dim: int = 64
-    stages: tuple[str, ...] = ("layer1", "layer2", "layer3", "layer4")
+    stages: tuple[Stage, ...] = ("layer1", "layer2", "layer3", "layer4")
 
     def __post_init__(self) -> None:
         _at_least("distill.arm", self, 0, "weight")
         _at_least("distill.arm", self, 1, "dim")
-        _stages("distill.arm.stages", self.stages, ALL_STAGES)
+        _stages("distill.arm.stages", self.stages)
 
 
 @dataclass
@@ -237,14 +243,14 @@ class ArcConfig:
     weight: float = 1.0
     rho: float = 0.3
     maps: Literal["cam", "gradcam"] = "cam"
-    gradcam_stages: tuple[str, ...] = ("layer3", "layer4")
+    gradcam_stages: tuple[Stage, ...] = ("layer3", "layer4")
     # CAM only: L_ARC moves the student's features, not its classifier (Grad-CAM detaches its weights)
     fixed_classifier: bool = False
 
     def __post_init__(self) -> None:
         _at_least("distill.arc", self, 0, "weight")
         _fraction("distill.arc", self, "rho", low_open=True)
-        _stages("distill.arc.gradcam_stages", self.gradcam_stages, ALL_STAGES)
+        _stages("distill.arc.gradcam_stages", self.gradcam_stages)
 
 
 @dataclass
@@ -258,10 +264,6 @@ class KdConfig:
     def __post_init__(self) -> None:
         _at_least("distill.kd", self, 0, "weight")
         _positive("distill.kd", self, "tau")
-
-
-Stage = Literal["stem", "layer1", "layer2", "layer3", "layer4"]
-ALL_STAGES: tuple[Stage, ...] = ("layer1", "layer2", "layer3", "layer4")
 
 
 @dataclass
@@ -297,7 +299,7 @@ class AtConfig:
 
     def __post_init__(self) -> None:
         _at_least("distill.at", self, 0, "weight")
-        _stages("distill.at.stages", self.stages, ALL_STAGES)
+        _stages("distill.at.stages", self.stages)
 
 
 @dataclass
@@ -309,7 +311,7 @@ class SpConfig:
 
     def __post_init__(self) -> None:
         _at_least("distill.sp", self, 0, "weight")
-        _stages("distill.sp.stages", self.stages, ALL_STAGES)
+        _stages("distill.sp.stages", self.stages)
 
 
 @dataclass
@@ -335,7 +337,7 @@ class AfdConfig:
     def __post_init__(self) -> None:
         _at_least("distill.afd", self, 0, "weight")
         _at_least("distill.afd", self, 1, "dim")
-        _stages("distill.afd.stages", self.stages, ALL_STAGES)
+        _stages("distill.afd.stages", self.stages)
 
 
 @dataclass
