@@ -103,17 +103,22 @@ def test_arm_attention_is_a_softmax_over_student_stages():
     torch.testing.assert_close(alpha, torch.tensor(ALPHA).expand(3, 2, 2))
 
 
-def test_arm_on_attention_maps_of_a_two_stage_toy_case():
+def two_stage_toy_case() -> tuple[dict, dict, list, list]:
+    """Teacher and student features of 2 clips at stages a and b, and their unit(F²) maps by hand: the
+    student's stage b is twice as long, so its energies are averaged in pairs onto the teacher's grid,
+    (1, 1, 4, 4) → (1, 4) and (1, 9, 0, 1) → (5, ½) (align_corners=True would pick the end points, (1, 1))."""
     teacher = {"a": torch.cat([clip([1, 2]), clip([3, 0])]), "b": torch.cat([clip([2, 1]), clip([1, 1])])}
-    # the student's stage b is twice as long: its energies are averaged in pairs onto the teacher's grid
     student = {
         "a": torch.cat([clip([1, 1]), clip([0, 2])]),
         "b": torch.cat([clip([1, 1, 2, 2]), clip([1, 3, 0, 1])]),
     }
-    # maps = unit(F²), per sample and stage; student b's energies (1, 1, 4, 4) → (1, 4) and (1, 9, 0, 1) →
-    # (5, ½) (resampling with align_corners=True would pick the end points, (1, 1))
     t_maps = [[unit([1, 4]), unit([4, 1])], [unit([9, 0]), unit([1, 1])]]
     s_maps = [[unit([1, 1]), unit([1, 4])], [unit([0, 4]), unit([5, 0.5])]]
+    return teacher, student, t_maps, s_maps
+
+
+def test_arm_on_attention_maps_of_a_two_stage_toy_case():
+    teacher, student, t_maps, s_maps = two_stage_toy_case()
     distances = [
         [[squared_distance(t_maps[b][t], s_maps[b][s]) for s in range(2)] for t in range(2)] for b in range(2)
     ]

@@ -19,7 +19,14 @@ from arctic_kd.distill.kd import hinton_kd
 from arctic_kd.distill.rkd import rkd_losses
 from arctic_kd.distill.sp import similarity_preserving
 from arctic_kd.models import video_resnet
-from tests.test_arctic_values import ALPHA, WRONG_AXIS, arm_by_hand, clip, softmax, squared_distance, unit
+from tests.test_arctic_values import (
+    ALPHA,
+    WRONG_AXIS,
+    arm_by_hand,
+    softmax,
+    squared_distance,
+    two_stage_toy_case,
+)
 
 
 def tiny(in_channels: int) -> torch.nn.Module:
@@ -132,13 +139,7 @@ def known_attention_afd() -> FeatureAttention:
 def test_afd_on_a_two_stage_toy_case():
     """The ARM toy case of test_arctic_values.py; AFD's distance is the mean over positions (2) of the
     squared differences of the maps, and the student's longer stage is average-pooled in pairs."""
-    teacher = {"a": torch.cat([clip([1, 2]), clip([3, 0])]), "b": torch.cat([clip([2, 1]), clip([1, 1])])}
-    student = {
-        "a": torch.cat([clip([1, 1]), clip([0, 2])]),
-        "b": torch.cat([clip([1, 1, 2, 2]), clip([1, 3, 0, 1])]),
-    }
-    t_maps = [[unit([1, 4]), unit([4, 1])], [unit([9, 0]), unit([1, 1])]]
-    s_maps = [[unit([1, 1]), unit([1, 4])], [unit([0, 4]), unit([5, 0.5])]]
+    teacher, student, t_maps, s_maps = two_stage_toy_case()
     distances = [
         [[squared_distance(t_maps[b][t], s_maps[b][s]) / 2 for s in range(2)] for t in range(2)]
         for b in range(2)

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -125,14 +126,7 @@ def test_torchrun_with_two_processes_gives_the_metrics_of_one_process(odd_datase
     args += ["--set", "data.test_clips=2"]
     args += ["--set", "device=cpu"]  # gloo: two processes must also start where only one GPU is
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
-    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    done = subprocess.run(
-        [*launch, "-m", "arctic_kd", *args, "--out", str(tmp_path / "two")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_two_processes(args, tmp_path / "two")
     assert done.stdout.count("final (epoch 2)") == 1  # rank 0 alone reports
 
     one, two = (_metrics(tmp_path / name) for name in ("one", "two"))
@@ -188,14 +182,7 @@ def test_torchrun_with_two_processes_distils_like_one_process(odd_dataset, tmp_p
     args += ["--set", "data.batch_size=12", "--set", "optim.lr=0.01", "--set", "train.sync_batchnorm=true"]
     args += ["--set", "device=cpu"]
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
-    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    done = subprocess.run(
-        [*launch, "-m", "arctic_kd", *args, "--out", str(tmp_path / "two")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_two_processes(args, tmp_path / "two")
 
     one, two = (_metrics(tmp_path / name) for name in ("one", "two"))
     assert len(one) == len(two) == 1
@@ -235,3 +222,13 @@ def test_only_arm_relations_depend_on_how_a_batch_is_split_between_processes(val
         torch.testing.assert_close(halves, whole)
     else:
         assert not torch.allclose(halves, whole, atol=1e-2)
+
+
+def run_two_processes(args: list[str], out: Path) -> subprocess.CompletedProcess:
+    """`arctic ARGS --out OUT` under torchrun with 2 processes on this machine; it must succeed."""
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    done = subprocess.run(
+        [*launch, "-m", "arctic_kd", *args, "--out", str(out)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
