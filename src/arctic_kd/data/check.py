@@ -90,10 +90,11 @@ class DataCheck:
             lines += [f"    {problem}" for problem in self.duplicates[:shown]]
         rate = self.clips / self.seconds if self.seconds else 0.0
         shapes = ", ".join(f"{m} {tuple(s)}" for m, s in self.clip_shapes.items())
+        shapes = f": {shapes}" if shapes else ""  # no clip decoded: no shapes to show
         parsed = "" if self.skeletons_read is None else f"{self.skeletons_read} skeleton files parsed, "
         lines.append(
             f"  {self.checked_split}: {parsed}"
-            f"{self.clips} paired clips decoded in {self.seconds:.1f} s ({rate:.1f} clips/s): {shapes}"
+            f"{self.clips} paired clips decoded in {self.seconds:.1f} s ({rate:.1f} clips/s){shapes}"
         )
         if self.crops is not None:
             lines += self.crops.lines(None if self.list_all else SHOWN_PROBLEMS)
