@@ -11,11 +11,11 @@ from arctic_kd.data.ntu import SampleName
 from arctic_kd.data.person import person_track
 from arctic_kd.data.registration import (
     apply_affine,
+    fit_registration,
     fov_affine,
     joint_pairs,
     least_squares_affine,
     robust_affine,
-    skeleton_affine,
 )
 from arctic_kd.data.skeleton import Body, Skeleton, write_skeleton
 from arctic_kd.data.synth import SynthConfig
@@ -58,7 +58,7 @@ def halves(skeleton: Skeleton) -> tuple[Skeleton, Skeleton]:
 def test_skeleton_registration_matches_the_true_cameras_on_held_out_joints():
     for skeleton, world, (rgb_cam, ir_cam) in rendered_views():
         fit, held_out = halves(skeleton)
-        matrix = skeleton_affine(fit)
+        matrix = fit_registration(fit).affine
         assert np.median(held_out_error(matrix, held_out)) <= 1.5
         # and between the joints: points around the body, 15 cm off the skeleton
         rng = np.random.default_rng(0)
@@ -76,7 +76,7 @@ def test_registration_survives_a_fifth_of_the_pairs_being_wrong():
             wrong = rng.random(len(joints)) < 0.2
             joints[wrong, 5:7] = rng.uniform((0, 0), NTU.rgb_size, (wrong.sum(), 2))
         rgb, ir = joint_pairs(fit)
-        assert np.median(held_out_error(skeleton_affine(fit), held_out)) <= 3.0
+        assert np.median(held_out_error(fit_registration(fit).affine, held_out)) <= 3.0
         assert np.median(held_out_error(least_squares_affine(rgb, ir), held_out)) > 3.0  # what RANSAC buys
 
 

@@ -143,12 +143,6 @@ def fit_registration(skeleton: Skeleton) -> Fit | None:
     return Fit(affine, residual, len(rgb), int(inliers.sum()))
 
 
-def skeleton_affine(skeleton: Skeleton) -> Affine | None:
-    """The video's RGB→IR map from its joint pairs, or None when the skeleton cannot determine one."""
-    fit = fit_registration(skeleton)
-    return None if fit is None else fit.affine
-
-
 def reprojection_errors(affine: Affine, rgb: np.ndarray, ir: np.ndarray) -> np.ndarray:
     """IR-pixel distance between each pair's IR position and its RGB position mapped by `affine`."""
     return _errors(np.asarray(affine)[None], rgb, ir)[0]
