@@ -16,7 +16,7 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from arctic_kd.data.frames import open_frames
-from arctic_kd.data.workers import worker_context, worker_failure
+from arctic_kd.data.workers import next_from_workers, worker_context
 from arctic_kd.errors import DataError
 from arctic_kd.progress import progress_bar
 
@@ -96,12 +96,10 @@ class FrameCache:
         options = {"multiprocessing_context": worker_context(), "timeout": worker_timeout} if workers else {}
         loader = iter(DataLoader(jobs, batch_size=None, num_workers=workers, collate_fn=_identity, **options))
         for key in progress_bar(todo, desc="decode", unit="video", enabled=progress):
-            try:
-                video = next(loader)
-            except RuntimeError as error:
-                if not worker_failure(error):
-                    raise
-                raise DataError(key[0], f"decoding it into data.cache stopped: {error}") from None
+            video = next_from_workers(
+                loader,
+                lambda cause, path=key[0]: DataError(path, f"decoding it into data.cache stopped: {cause}"),
+            )
             if video is not None:
                 self._videos[key] = video
 

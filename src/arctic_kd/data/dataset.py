@@ -8,6 +8,7 @@ process and a user never sees a traceback from inside a DataLoader worker.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -38,7 +39,7 @@ from arctic_kd.data.transforms import (
     within,
 )
 from arctic_kd.data.video import VideoReader
-from arctic_kd.data.workers import worker_context, worker_failure
+from arctic_kd.data.workers import next_from_workers, worker_context
 from arctic_kd.errors import ArcticError, DataError
 
 MODALITIES = ("rgb", "ir")
@@ -409,7 +410,7 @@ class ClipLoader:
         batches = iter(self._loader)
         try:
             for number in itertools.count(start + 1):
-                batch = self._next_batch(batches, number)
+                batch = next_from_workers(batches, functools.partial(self._worker_error, number))
                 if batch is None:
                     break
                 self._position = (epoch, number)
@@ -429,16 +430,8 @@ class ClipLoader:
         """Stop the workers now rather than at garbage collection; reading again starts new ones."""
         self._loader = self._build()
 
-    def _next_batch(self, batches: Iterator[dict], number: int) -> dict | None:
-        """Batch `number` of the pass, or None after the last; a stuck or dead worker becomes a DataError."""
-        try:
-            return next(batches, None)
-        except RuntimeError as error:
-            if not worker_failure(error):
-                raise
-            raise self._worker_error(number, str(error)) from None
-
     def _worker_error(self, number: int, cause: str) -> DataError:
+        """What a stuck or dead worker means for batch `number` of the pass, in torch's `cause` words."""
         samples = [
             self.dataset.samples[i] for i in self._sampler.batch_indices(number, self._loader.batch_size)
         ]

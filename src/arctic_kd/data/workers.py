@@ -57,6 +57,12 @@ def _imported_modules() -> list[str]:
     )
 
 
-def worker_failure(error: RuntimeError) -> bool:
-    """Whether torch's DataLoader raised `error` because a worker timed out or died, in its own words."""
-    return str(error).startswith("DataLoader ")
+def next_from_workers(items: Iterator[Result], failure: Callable[[str], Exception]) -> Result | None:
+    """The next item of a DataLoader's iterator (None after the last); a worker that timed out or died
+    becomes `failure(torch's words)`, which names what was being read."""
+    try:
+        return next(items, None)
+    except RuntimeError as error:
+        if not str(error).startswith("DataLoader "):  # torch's words for a worker timeout or death
+            raise
+        raise failure(str(error)) from None
