@@ -316,6 +316,15 @@ class BadSampleReport:
         return "\n".join(lines)
 
 
+def check_batch_split(batch_size: int, world_size: int) -> None:
+    """The global batch must split evenly between the processes of a launch."""
+    if batch_size % world_size:
+        raise ArcticError(
+            f"data.batch_size: the global batch of {batch_size} does not split evenly between "
+            f"{world_size} processes"
+        )
+
+
 class ClipLoader:
     """A DataLoader over a `PairedClipDataset`: yields only batches with clips, applies the bad-data policy.
 
@@ -374,11 +383,7 @@ class ClipLoader:
         """Read only process `rank`'s share of each pass: batch k of every process together make batch k of
         a single process. `equal_steps` (training) pads the share so every process takes as many steps as
         the others; without it (evaluation) each sample is read by exactly one process, none twice."""
-        if self.batch_size % world_size:
-            raise ArcticError(
-                f"data.batch_size: the global batch of {self.batch_size} does not split evenly between "
-                f"{world_size} processes"
-            )
+        check_batch_split(self.batch_size, world_size)
         self._sampler.rank, self._sampler.world_size = rank, world_size
         self._sampler.equal_steps = equal_steps
         self._loader = self._build()

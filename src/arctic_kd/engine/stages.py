@@ -17,6 +17,7 @@ from torch import nn
 
 from arctic_kd.config import Config, ModelConfig, OptimConfig
 from arctic_kd.data.cache import FrameCache
+from arctic_kd.data.dataset import check_batch_split
 from arctic_kd.data.loaders import frame_cache_for, make_loaders, make_view_loader
 from arctic_kd.distill import build_distiller
 from arctic_kd.distill.base import Vanilla
@@ -199,11 +200,7 @@ def _fit(
 def _launch(config: Config) -> DistContext:
     """This process's place in the launch, checked against the config before any data is read."""
     context = distributed.setup(config.device)
-    if config.data.batch_size % context.world_size:
-        raise ArcticError(
-            f"data.batch_size: the global batch of {config.data.batch_size} does not split evenly between "
-            f"{context.world_size} processes"
-        )
+    check_batch_split(config.data.batch_size, context.world_size)
     return context
 
 
