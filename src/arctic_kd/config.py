@@ -87,8 +87,7 @@ class PkuMmdConfig:
     max_overlap: float = 0.5  # rows sharing more than this fraction of the shorter one are suspicious
 
     def __post_init__(self) -> None:
-        if not 0 < self.max_overlap <= 1:
-            raise ConfigValueError(f"data.pkummd.max_overlap must be in (0, 1], got {self.max_overlap}")
+        _fraction("data.pkummd", self, "max_overlap", low_open=True)
 
 
 @dataclass
@@ -126,13 +125,9 @@ class DataConfig:
     worker_timeout: float = 300.0
 
     def __post_init__(self) -> None:
-        if self.worker_timeout < 0:
-            raise ConfigValueError(
-                f"data.worker_timeout must be 0 (no limit) or more seconds, got {self.worker_timeout}"
-            )
         _at_least("data", self, 1, "num_frames", "rgb_size", "ir_size", "batch_size", "test_clips")
         _at_least("data", self, 1, "test_crops", "cache_side", "decode_threads")
-        _at_least("data", self, 0, "workers", "colour_jitter", "person_margin")
+        _at_least("data", self, 0, "workers", "colour_jitter", "person_margin", "worker_timeout")
         _fraction("data", self, "test_crop", low_open=True)
         low, high = self.crop_scale
         _rule(
