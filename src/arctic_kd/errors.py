@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -35,6 +36,12 @@ _CAUSES = {
     errno.ENOENT: "no such file or folder",
     errno.EEXIST: "exists and is not a folder",  # what makes creating a folder fail in practice
 }
+
+
+def shortlist(items: Sequence[str], shown: int, separator: str = ", ") -> str:
+    """The first `shown` items, then how many more: a long listing stays one readable line."""
+    more = len(items) - shown
+    return separator.join(items[:shown]) + (f"{separator}and {more} more" if more > 0 else "")
 
 
 def os_error(error: OSError, path: str | Path | None = None, action: str = "") -> ArcticError:

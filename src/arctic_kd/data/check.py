@@ -27,7 +27,7 @@ from arctic_kd.data.pkummd import PROTOCOLS as PKU_PROTOCOLS
 from arctic_kd.data.pkummd import RowProblem, index_pkummd
 from arctic_kd.data.protocols import PROTOCOLS, split
 from arctic_kd.data.skeleton import read_skeleton
-from arctic_kd.errors import DataError
+from arctic_kd.errors import DataError, shortlist
 from arctic_kd.progress import progress_bar
 
 SHOWN_PROBLEMS = 10
@@ -237,9 +237,7 @@ def past_the_end(samples: Sequence[PairedSample]) -> list[str]:
             lines.append(f"{sample.sample_id}: ends at frame {sample.end}, {where}")
     if not lines:
         return []
-    shown = "; ".join(lines[:SHOWN_PROBLEMS]) + (
-        f"; and {len(lines) - SHOWN_PROBLEMS} more" if len(lines) > SHOWN_PROBLEMS else ""
-    )
+    shown = shortlist(lines, SHOWN_PROBLEMS, "; ")
     return [f"{len(lines)} clip(s) end past their recording (training stops them at its last frame): {shown}"]
 
 

@@ -40,7 +40,7 @@ from arctic_kd.data.transforms import (
 )
 from arctic_kd.data.video import VideoReader
 from arctic_kd.data.workers import next_from_workers, worker_context
-from arctic_kd.errors import ArcticError, DataError
+from arctic_kd.errors import ArcticError, DataError, shortlist
 
 MODALITIES = ("rgb", "ir")
 
@@ -440,9 +440,7 @@ class ClipLoader:
         samples = [
             self.dataset.samples[i] for i in self._sampler.batch_indices(number, self._loader.batch_size)
         ]
-        shown = ", ".join(s.sample_id for s in samples[:4]) + (
-            f" and {len(samples) - 4} more" if len(samples) > 4 else ""
-        )
+        shown = shortlist([s.sample_id for s in samples], 4)
         if "timed out" in cause:
             what = f"sent nothing for {self.worker_timeout:g} s (data.worker_timeout) while reading"
         else:  # it may have died on a later batch of its own: this is the first one that never came

@@ -21,7 +21,7 @@ from arctic_kd.data.pkummd import index_pkummd
 from arctic_kd.data.protocols import split
 from arctic_kd.data.registration import FITTED, fallback_registrations
 from arctic_kd.data.store import ClipStore
-from arctic_kd.errors import DataError
+from arctic_kd.errors import DataError, shortlist
 from arctic_kd.progress import progress_bar
 
 DATASET_PROTOCOLS = {
@@ -212,9 +212,8 @@ def _tell_unused(samples: SplitSamples) -> None:
         ("read as whole frames, not person crops: no usable skeleton", samples.whole_frames),
     ):
         if listing:
-            shown = "; ".join(f"{k} ({v})" for k, v in list(listing.items())[:3])
-            more = f" and {len(listing) - 3} more" if len(listing) > 3 else ""
-            print(f"arctic: note: {len(listing)} sample(s) {what}: {shown}{more}", file=sys.stderr)
+            shown = shortlist([f"{k} ({v})" for k, v in listing.items()], 3, "; ")
+            print(f"arctic: note: {len(listing)} sample(s) {what}: {shown}", file=sys.stderr)
 
 
 def make_view_loader(

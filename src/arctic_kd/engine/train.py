@@ -31,7 +31,7 @@ from arctic_kd.engine.checkpoint import load_checkpoint, restore_rng_state, rng_
 from arctic_kd.engine.distributed import DistContext
 from arctic_kd.engine.evaluate import evaluate, sum_over_processes
 from arctic_kd.engine.precision import autocast, autocast_dtype, avoids_onednn, backward_kernels
-from arctic_kd.errors import ArcticError, DataError
+from arctic_kd.errors import ArcticError, DataError, shortlist
 from arctic_kd.progress import progress_bar, say, say_once
 from arctic_kd.viz.curves import plot_learning_curves
 
@@ -487,9 +487,7 @@ def _nothing_trained(epoch: int, batches) -> str:
 
 
 def _first_bad(report, count: int = 3) -> str:
-    bad = list(report.samples.values())
-    text = "; ".join(f"{b.sample_id}: {b.problem}" for b in bad[:count])
-    return text + (f"; and {len(bad) - count} more" if len(bad) > count else "") if bad else "none"
+    return shortlist([f"{b.sample_id}: {b.problem}" for b in report.samples.values()], count, "; ") or "none"
 
 
 def _format(losses: dict) -> str:

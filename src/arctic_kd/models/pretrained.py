@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from arctic_kd.errors import ArcticError, DataError
+from arctic_kd.errors import ArcticError, DataError, shortlist
 
 HEAD_PREFIX = "fc."
 STEM_CONV = "stem.0.weight"  # the only convolution that sees the input channels
@@ -52,8 +52,7 @@ class PretrainedReport:
             ("shape mismatch (ignored)", self.mismatched),
         ):
             if keys:
-                more = f", … and {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else ""
-                lines.append(f"  {title}: {len(keys)}: {', '.join(keys[:_SHOWN])}{more}")
+                lines.append(f"  {title}: {len(keys)}: {shortlist(keys, _SHOWN)}")
         return "\n".join(lines)
 
 
