@@ -28,7 +28,7 @@ from arctic_kd.distill.arctic import (
     similarity_rows,
     warp_to,
 )
-from arctic_kd.models import video_resnet
+from tests.test_arctic import tiny
 
 # helpers on plain lists ------------------------------------------------------------------------------
 
@@ -352,10 +352,6 @@ def test_kd_scales_with_tau_squared_at_tau_three():
 
 
 # the distiller's wiring -------------------------------------------------------------------------------
-
-
-def tiny(in_channels: int) -> torch.nn.Module:
-    return video_resnet("r3d", 10, num_classes=5, in_channels=in_channels, width=0.125)
 
 
 def clips(size: int = 3) -> dict:

@@ -18,7 +18,7 @@ from arctic_kd.distill.dkd import decoupled_kd
 from arctic_kd.distill.kd import hinton_kd
 from arctic_kd.distill.rkd import rkd_losses
 from arctic_kd.distill.sp import similarity_preserving
-from arctic_kd.models import video_resnet
+from tests.test_arctic import tiny
 from tests.test_arctic_values import (
     ALPHA,
     WRONG_AXIS,
@@ -27,10 +27,6 @@ from tests.test_arctic_values import (
     squared_distance,
     two_stage_toy_case,
 )
-
-
-def tiny(in_channels: int) -> torch.nn.Module:
-    return video_resnet("r3d", 10, num_classes=5, in_channels=in_channels, width=0.125)
 
 
 def clips(ir_size: int = 32) -> dict:

@@ -16,11 +16,7 @@ from arctic_kd.distill.dkd import decoupled_kd
 from arctic_kd.distill.kd import hinton_kd
 from arctic_kd.distill.rkd import rkd_losses
 from arctic_kd.distill.sp import similarity_preserving
-from arctic_kd.models import video_resnet
-
-
-def tiny(in_channels: int) -> torch.nn.Module:
-    return video_resnet("r3d", 10, num_classes=5, in_channels=in_channels, width=0.125)
+from tests.test_arctic import tiny
 
 
 def batch(size: int = 4, ir_size: int = 32) -> dict:

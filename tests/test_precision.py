@@ -18,14 +18,10 @@ from arctic_kd.engine import precision
 from arctic_kd.engine.checkpoint import load_checkpoint
 from arctic_kd.engine.precision import autocast_dtype, avoids_onednn, backward_kernels
 from arctic_kd.errors import ArcticError
-from arctic_kd.models import video_resnet
+from tests.test_arctic import tiny
 from tests.test_distributed import tiny_run
 
 BF16 = {"device_type": "cpu", "dtype": torch.bfloat16}
-
-
-def tiny(in_channels: int) -> torch.nn.Module:
-    return video_resnet("r3d", 10, num_classes=5, in_channels=in_channels, width=0.125)
 
 
 def test_relations_and_kd_are_computed_in_fp32_under_autocast():
