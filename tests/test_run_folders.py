@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -194,3 +195,17 @@ def test_a_torn_last_metrics_line_does_not_stop_resume(finished_run, capsys):
     metrics.write_text('{"epoch": 1\n' + whole)  # damage anywhere else is an error naming the line
     assert _resume(out, settings) == 2
     assert f"{metrics}:1: not a metrics line" in capsys.readouterr().err
+
+
+def test_an_unreadable_lock_file_is_refused_while_fresh_and_taken_over_once_old(tmp_path, stand_in, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    lock = out / LOCK_NAME
+    lock.write_text("{not json")  # a writer that died between creating the file and filling it
+    assert _train(out) == 2
+    assert f"{out}: locked by another process that is starting up ({LOCK_NAME})" in capsys.readouterr().err
+    old = time.time() - 60
+    os.utime(lock, (old, old))
+    assert _train(out) == 0
+    assert f"{lock}: removing an unreadable lock" in capsys.readouterr().err
+    assert len(stand_in) == 1
