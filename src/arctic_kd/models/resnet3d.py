@@ -69,14 +69,7 @@ class Conv2Plus1D(nn.Sequential):
 
     def __init__(self, in_planes: int, out_planes: int, midplanes: int, stride: int = 1) -> None:
         super().__init__(
-            nn.Conv3d(
-                in_planes,
-                midplanes,
-                kernel_size=(1, 3, 3),
-                stride=(1, stride, stride),
-                padding=(0, 1, 1),
-                bias=False,
-            ),
+            Conv3DNoTemporal(in_planes, midplanes, midplanes, stride),  # the same 1x3x3 weights, same keys
             nn.BatchNorm3d(midplanes),
             nn.ReLU(inplace=True),
             nn.Conv3d(
