@@ -132,7 +132,7 @@ def run_all(runs: list[PlannedRun], progress: bool = True, resumable: bool = Tru
     records = []
     for index, (run, record) in enumerate(zip(runs, done, strict=True), 1):
         if record is None:
-            say(f"[{index}/{len(runs)}] {describe_run(run, places > 1)}{pace.eta()}")
+            say(f"[{index}/{len(runs)}] {describe_run(run, where=places > 1)}{pace.eta()}")
             record = _train(run, cache, progress, resumable)
             pace.trained(epochs(run), record.seconds)
             say(
