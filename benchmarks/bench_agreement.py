@@ -30,11 +30,11 @@ from pathlib import Path
 
 import torch
 
-from arctic_kd.bench import TEACHER, RunResult, read_record
 from arctic_kd.config import config_from_dict
 from arctic_kd.data.loaders import frame_cache_for, make_view_loader
 from arctic_kd.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from arctic_kd.engine.evaluate import ClipAgreement, clip_agreement
+from arctic_kd.experiments.runner import TEACHER, RunRecord
 
 MODALITIES = ("rgb", "ir")
 SEED_FOLDER = re.compile(r"seed(\d+)")
@@ -44,7 +44,7 @@ Runs = dict[str, dict[int, ClipAgreement]]  # method → seed → per-clip agree
 @dataclasses.dataclass(frozen=True)
 class Student:
     folder: Path
-    record: RunResult
+    record: RunRecord
 
 
 def students(protocol_dir: Path, methods: list[str] | None) -> dict[str, dict[int, Student]]:
@@ -57,7 +57,7 @@ def students(protocol_dir: Path, methods: list[str] | None) -> dict[str, dict[in
         for run in sorted(seed_dir.iterdir()):
             if run.name == TEACHER or not (run / "result.json").is_file():
                 continue
-            record = read_record(run / "result.json")
+            record = RunRecord.read(run / "result.json")
             if record.modality == "ir" and (methods is None or run.name in methods):
                 found.setdefault(run.name, {})[int(seed.group(1))] = Student(run, record)
     return found

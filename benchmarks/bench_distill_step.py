@@ -17,8 +17,8 @@ import time
 import torch
 from bench_methods import make_step
 
-from arctic_kd.bench import TEACHER
 from arctic_kd.config import load_config
+from arctic_kd.experiments.runner import TEACHER
 from arctic_kd.models import video_resnet
 from arctic_kd.presets import resolve_config
 

@@ -17,7 +17,8 @@ import json
 import statistics
 from pathlib import Path
 
-from arctic_kd.bench import TEACHER, build_base, load_plan
+from arctic_kd.experiments.bench import build_base, load_plan
+from arctic_kd.experiments.runner import TEACHER
 from arctic_kd.presets import resolve_config
 
 

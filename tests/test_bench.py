@@ -11,23 +11,22 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from arctic_kd import bench
-from arctic_kd.bench import (
-    BenchPlan,
-    RunResult,
-    bench_markdown,
-    build_base,
-    gap_recovered,
-    load_plan,
-    load_variants,
-    paired_difference,
-    run_bench,
-    summarise,
-    with_overrides,
-)
 from arctic_kd.cli import main
 from arctic_kd.config import load_config
 from arctic_kd.errors import ArcticError
+from arctic_kd.experiments import runner
+from arctic_kd.experiments.bench import (
+    BenchPlan,
+    build_base,
+    load_plan,
+    load_variants,
+    plan_runs,
+    run_bench,
+    summarise,
+)
+from arctic_kd.experiments.runner import TEACHER, RunRecord, with_overrides
+from arctic_kd.experiments.stats import gap_recovered, paired_difference
+from arctic_kd.experiments.tables import bench_markdown
 from arctic_kd.presets import VARIANTS_FILE, resolve_config
 
 BENCH_FILES = sorted(VARIANTS_FILE.parent.glob("*.yaml"))
@@ -53,9 +52,10 @@ def test_every_bench_preset_loads_and_every_run_config_validates(path, tmp_path)
     plan = load_plan(str(path))
     variants = load_variants(VARIANTS_FILE)
     base = build_base(plan, resolve_config(plan.config), [], "data/synth")
-    teachers, runs = bench.plan_runs(plan, variants, base, tmp_path)
+    runs = plan_runs(plan, variants, base, tmp_path)
+    teachers = [run for run in runs if run.name == TEACHER]
     assert len(teachers) == len(plan.protocols) * len(plan.seeds)
-    assert len(runs) == len(teachers) * len(plan.methods)
+    assert len(runs) == len(teachers) * (1 + len(plan.methods))
 
 
 def test_every_variant_is_a_valid_set_of_overrides():
@@ -93,7 +93,7 @@ def test_the_table_compares_every_ir_method_with_arctic_seed_by_seed():
     }
     labels = {name: variants[name].label for name in plan.methods} | {"rgb_teacher": "RGB teacher"}
     results = [
-        RunResult(name, labels[name], "ir", "ntu60-xsub", seed, accuracy, 99.0, 10.0, {}, accuracy)
+        RunRecord(name, labels[name], "ir", "ntu60-xsub", seed, accuracy, 99.0, 10.0, {}, accuracy)
         for name, accuracies in top1.items()
         for seed, accuracy in enumerate(accuracies)
     ]
@@ -117,8 +117,8 @@ def benched(tiny_dataset, tmp_path_factory):
     calls = []
     with pytest.MonkeyPatch.context() as patch:
         for stage in ("run_train", "run_distill"):
-            original = getattr(bench, stage)
-            patch.setattr(bench, stage, _counted(calls, stage, original))
+            original = getattr(runner, stage)
+            patch.setattr(runner, stage, _counted(calls, stage, original))
         summary = run_bench(
             plan, variants, base, out, progress=False, command="arctic bench --test", dataset=DATASET
         )
@@ -176,7 +176,7 @@ def test_a_second_invocation_trains_nothing_and_reports_the_same(benched):
     calls = []
     with pytest.MonkeyPatch.context() as patch:
         for stage in ("run_train", "run_distill"):
-            patch.setattr(bench, stage, _counted(calls, stage, None))
+            patch.setattr(runner, stage, _counted(calls, stage, None))
         again = run_bench(
             b.plan, b.variants, b.base, out, progress=False, command="arctic bench --test", dataset=DATASET
         )
@@ -229,7 +229,7 @@ def test_the_teacher_and_the_ir_baseline_are_compared_on_what_each_of_them_reads
     shutil.rmtree(seed0 / "rgb_teacher")
     calls = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bench, "run_train", _counted(calls, "run_train", bench.run_train))
+        patch.setattr(runner, "run_train", _counted(calls, "run_train", runner.run_train))
         smoothed = with_overrides(b.base, ["optim.teacher_label_smoothing=0.2"])
         run_bench(teacher_only, b.variants, smoothed, tmp_path / "bench", progress=False)
     assert [args[0] for _, _, args in calls] == ["rgb"]
@@ -247,7 +247,7 @@ def test_a_run_recorded_before_a_config_key_existed_is_reused_at_that_keys_defau
     teacher_only = BenchPlan(config="demo", protocols=("ntu60-xsub",), seeds=(0,), methods=("ir_only",))
     calls = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bench, "run_train", _counted(calls, "run_train", None))
+        patch.setattr(runner, "run_train", _counted(calls, "run_train", None))
         reused = run_bench(teacher_only, b.variants, b.base, out, progress=False)["protocols"]["ntu60-xsub"]
         # but a recorded value that differs from the default is still a different config (the teacher's
         # smoothing: its own, or the students' where unset)

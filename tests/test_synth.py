@@ -18,8 +18,8 @@ from arctic_kd.data.synth import dataset as synth_dataset
 from arctic_kd.data.synth.dataset import render_take, sample_paths
 from arctic_kd.data.synth.pkummd import generate as generate_pkummd
 from arctic_kd.data.video import VideoReader
-from arctic_kd.demo import ensure_synthetic
 from arctic_kd.errors import ArcticError, DataError
+from arctic_kd.experiments.demo import ensure_synthetic
 
 TINY = SynthConfig(num_classes=2, performers=3, setups=2, replications=1, min_frames=10, max_frames=12)
 

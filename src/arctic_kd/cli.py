@@ -462,42 +462,16 @@ def _checkpoint_config(checkpoint: dict, overrides: list[str]):
     return config_from_dict(apply_overrides(checkpoint["config"], overrides))
 
 
-def _bench_dataset(args: argparse.Namespace, base) -> str:
-    """Make sure the bench's data is there: a dataset in --data that is not an NTU-layout synthetic render
-    (a real one, or a PKU-MMD render) is used as it is, anything else is the synthetic one (rendered if
-    absent; `data/synth` is always synthetic). Returns the line that bench.md shows above its tables."""
-    from arctic_kd.data.synth import describe_settings
-    from arctic_kd.data.synth.dataset import is_foreign_folder
-    from arctic_kd.demo import ensure_synthetic
-    from arctic_kd.progress import say
-
-    if args.synth_seed is None and args.data != DEFAULT_DATA and is_foreign_folder(args.data):
-        say(f"using the dataset in {args.data} as it is (not a synthetic render of the NTU layout)")
-        if base.data.cache and not base.data.store:
-            say(
-                "data.cache is on: every video of the protocol is decoded into memory first; for a full-size "
-                "dataset use --set data.cache=false, or a clip store (arctic prepare, --set data.store=STORE)"
-            )
-        return f"{args.data} ({base.data.dataset} layout, used as it is)"
-    return f"{args.data}, synthetic: {describe_settings(ensure_synthetic(args.data, _asked_synth(args)))}"
-
-
-def _asked_synth(args: argparse.Namespace):
-    """The synthetic dataset --synth-seed asks for; None: whichever --data holds (see `ensure_synthetic`)."""
-    from arctic_kd.data.synth import SynthConfig
-
-    return None if args.synth_seed is None else SynthConfig(seed=args.synth_seed)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    from arctic_kd.demo import Row, gap_sentence, run_demo, table
+    from arctic_kd.experiments.demo import asked_synth, gap_sentence, run_demo
+    from arctic_kd.experiments.tables import demo_table
 
     config = _config(args)
     config.data.root = str(args.data)
-    results = run_demo(config, args.out, _asked_synth(args))
-    print(table([Row(**r) for r in results["rows"]]))
-    print(gap_sentence(results["gap_recovered"]))
-    print(f"total {results['seconds'] / 60:.1f} min; results: {args.out / 'results.json'}")
+    result = run_demo(config, args.out, asked_synth(args.synth_seed))
+    print(demo_table(result.records))
+    print(gap_sentence(result.gap_recovered))
+    print(f"total {result.seconds / 60:.1f} min; results: {args.out / 'results.json'}")
     return 0
 
 
@@ -524,8 +498,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import shlex
 
-    from arctic_kd.bench import (
-        bench_markdown,
+    from arctic_kd.experiments.bench import (
+        bench_dataset,
         build_base,
         check_plan,
         describe,
@@ -533,6 +507,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         load_variants,
         run_bench,
     )
+    from arctic_kd.experiments.demo import asked_synth
+    from arctic_kd.experiments.tables import bench_markdown
 
     variants = load_variants(VARIANTS_FILE, *args.variants)
     if args.list:
@@ -544,7 +520,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             setattr(plan, key, tuple(getattr(args, key)))
     check_plan(plan, variants)
     base = build_base(plan, resolve_config(args.config or plan.config), args.set, str(args.data))
-    dataset = _bench_dataset(args, base)
+    dataset = bench_dataset(args.data, asked_synth(args.synth_seed), base)
     summary = run_bench(
         plan, variants, base, args.out, command="arctic " + shlex.join(args.argv), dataset=dataset
     )

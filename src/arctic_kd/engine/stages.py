@@ -10,12 +10,13 @@ import json
 import os
 import random
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from arctic_kd.config import Config, ModelConfig, OptimConfig
+from arctic_kd.config import Config, ModelConfig, OptimConfig, method_sections
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.dataset import check_batch_split
 from arctic_kd.data.loaders import frame_cache_for, make_loaders, make_view_loader
@@ -32,6 +33,7 @@ from arctic_kd.models.pretrained import load_pretrained
 from arctic_kd.progress import say
 
 CHANNELS = {"rgb": 3, "ir": 1}
+Stage = Literal["train", "distill"]  # `run_train` or `run_distill`
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -70,6 +72,26 @@ def teacher_optim(optim: OptimConfig) -> OptimConfig:
         epochs=optim.teacher_epochs or optim.epochs,
         label_smoothing=optim.label_smoothing if smoothing is None else smoothing,
     )
+
+
+def what_it_reads(config: Config, stage: Stage, modality: str = "ir") -> dict:
+    """The part of `config` that the result of `stage` ("train" or "distill") depends on, as plain data:
+    two runs that read the same give the same result, so a finished one stands for the other (`arctic
+    bench` reuses run folders by it). Training reads its own model section and no `distill`; the RGB
+    teacher reads its own optimisation settings (`teacher_optim`), the IR-only baseline none of the
+    teacher's. A distillation reads only its method's `distill` sections (a new ARCTIC default leaves the
+    baselines' runs valid) and everything its teacher reads."""
+    if stage == "distill":
+        data = config.to_dict()
+        distill = data["distill"]
+        kept = ("method", *method_sections(distill["method"]))
+        return {**data, "distill": {k: distill[k] for k in kept if k in distill}}
+    teacher = modality == "rgb"
+    optim = teacher_optim(config.optim) if teacher else config.optim
+    data = dataclasses.replace(config, optim=optim).to_dict()
+    for key in TEACHER_ONLY_OPTIM:
+        del data["optim"][key]
+    return {k: v for k, v in data.items() if k not in ("distill", "student" if teacher else "teacher")}
 
 
 def run_train(
