@@ -223,15 +223,12 @@ def add_check(commands) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from arctic_kd.data.check import check_dataset
-    from arctic_kd.data.loaders import DATASET_PROTOCOLS
 
     data = config_from_args(args).data
     data.dataset = args.dataset or data.dataset
-    protocols = DATASET_PROTOCOLS[data.dataset]
-    protocol = args.protocol or (data.protocol if data.protocol in protocols else protocols[0])
     report = check_dataset(
         args.root,
-        protocol=protocol,
+        protocol=args.protocol,
         subset=args.split,
         drop_missing_skeletons=args.drop_missing_skeletons,
         num_frames=_option_or_setting(args.frames, "--frames", data.num_frames, "data.num_frames", args.set),
@@ -304,13 +301,13 @@ def add_prepare(commands) -> None:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from arctic_kd.data.dataset import MODALITIES
     from arctic_kd.data.loaders import protocol_samples
-    from arctic_kd.data.store import StoreSettings, prepare_store
+    from arctic_kd.data.store import StoreSettings, prepare_store, store_margin
 
     config = config_from_args(args)
     config.data.root = str(args.root)
     data = config.data
     try:
-        settings = StoreSettings(args.side, args.quality, data.person_margin if data.person_crop else None)
+        settings = StoreSettings(args.side, args.quality, store_margin(data))
     except ValueError as error:
         raise ArcticError(str(error)) from None
     samples = protocol_samples(data, MODALITIES, progress=True)

@@ -51,13 +51,14 @@ def add_train(commands) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from arctic_kd.engine.distributed import shutdown
+    from arctic_kd.engine.runs import claim_run_folder
     from arctic_kd.engine.stages import run_train
 
     config = config_from_args(args)
     if args.pretrained:
-        (config.teacher if args.modality == "rgb" else config.student).pretrained = str(args.pretrained)
+        config.network(args.modality).pretrained = str(args.pretrained)
     try:
-        with _claimed_run_folder(args):
+        with claim_run_folder(args.out, resume=args.resume, force=args.force):
             result = run_train(config, args.modality, args.out, **_run_options(args))
     finally:
         shutdown()  # leaves the torchrun process group, if one was joined
@@ -98,6 +99,7 @@ def add_distill(commands) -> None:
 
 def cmd_distill(args: argparse.Namespace) -> int:
     from arctic_kd.engine.distributed import shutdown
+    from arctic_kd.engine.runs import claim_run_folder
     from arctic_kd.engine.stages import run_distill
 
     config = config_from_args(args)
@@ -108,7 +110,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     if args.pretrained:
         config.student.pretrained = str(args.pretrained)
     try:
-        with _claimed_run_folder(args):
+        with claim_run_folder(args.out, resume=args.resume, force=args.force):
             result = run_distill(config, args.out, **_run_options(args))
     finally:
         shutdown()  # leaves the torchrun process group, if one was joined
@@ -144,18 +146,6 @@ def _add_run_options(parser: argparse.ArgumentParser, pretrained_key: str) -> No
         help=f"start from a torchvision-format Kinetics-400 state dict (sets {pretrained_key})",
     )
     add_config_options(parser)
-
-
-def _claimed_run_folder(args: argparse.Namespace):
-    """--out claimed and locked for this run (by rank 0 alone under torchrun: one lock per run)."""
-    import contextlib
-
-    from arctic_kd.engine.distributed import is_main_process
-    from arctic_kd.engine.runs import claim_run_folder
-
-    if not is_main_process():
-        return contextlib.nullcontext(args.out)
-    return claim_run_folder(args.out, resume=args.resume, force=args.force)
 
 
 def _run_options(args: argparse.Namespace) -> dict:
