@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import shutil
 
 import numpy as np
 import pytest
 
-from arctic_kd.cli import build_parser, main
+from arctic_kd.cli import COMMANDS, build_parser, main
 from arctic_kd.data.synth.dataset import sample_paths
 from arctic_kd.data.video import write_video
 from tests.conftest import TINY_SYNTH
@@ -116,3 +117,27 @@ def test_a_missing_skeleton_is_reported_but_not_a_failure(tiny_dataset, tmp_path
     sample_paths(root, name)["skeleton"].unlink()
     assert main(["check", str(root), "--size", "32", "--frames", "4", "--workers", "0"]) == 0
     assert f"{name}: no skeleton" in capsys.readouterr().out
+
+
+def _handlers(parser: argparse.ArgumentParser) -> dict[str, object]:
+    """Every (sub)command under `parser` with its handler, `viz activations` and the like included."""
+    found = {}
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        for name, sub in action.choices.items():
+            found[name] = sub.get_default("run")
+            found.update({f"{name} {k}": v for k, v in _handlers(sub).items()})
+    return found
+
+
+def test_each_cli_module_holds_whole_commands():
+    """A command's parser and its handler live in one group module (help, parser and handler side by side),
+    and `build_parser` adds no command that is not in COMMANDS."""
+    seen = set()
+    for add in COMMANDS:
+        parser = argparse.ArgumentParser()
+        add(parser.add_subparsers())
+        for name, handler in _handlers(parser).items():
+            seen.add(name)
+            if handler is not None:  # `viz` only groups its pictures
+                assert handler.__module__ == add.__module__, f"{name}: parser in {add.__module__}"
+    assert set(_handlers(build_parser())) == seen

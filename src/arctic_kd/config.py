@@ -396,6 +396,11 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return plain_dict(self)
 
+    def network(self, modality: str) -> ModelConfig:
+        """The network section that trains on `modality` alone: the RGB teacher, or the IR student (whose
+        network the IR-only baseline shares)."""
+        return self.teacher if modality == "rgb" else self.student
+
 
 def plain_dict(instance: Any) -> dict[str, Any]:
     """A dataclass instance as nested dicts and lists (tuples become lists): the one form in which configs

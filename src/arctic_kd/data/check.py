@@ -106,7 +106,7 @@ class DataCheck:
 
 def check_dataset(
     root: str | Path,
-    protocol: str = "ntu60-xsub",
+    protocol: str | None = None,
     subset: str = "test",
     drop_missing_skeletons: bool = False,
     num_frames: int = 8,
@@ -123,11 +123,14 @@ def check_dataset(
 
     `data` chooses the dataset kind (`data.dataset`) and holds its options (PKU-MMD path patterns, class
     names, training subjects, person crops); `root` is the dataset folder, or the CSV file of a manifest.
+    `protocol` None: `data.protocol` when it belongs to the dataset, else the dataset's first protocol.
     `list_all` lists every sample's crop figures and every suspicious label row, not only the first few.
     """
     data = data or DataConfig()
-    if protocol not in DATASET_PROTOCOLS[data.dataset]:
-        known = ", ".join(DATASET_PROTOCOLS[data.dataset])
+    protocols = DATASET_PROTOCOLS[data.dataset]
+    protocol = protocol or (data.protocol if data.protocol in protocols else protocols[0])
+    if protocol not in protocols:
+        known = ", ".join(protocols)
         raise DataError(root, f"{protocol!r} is not a protocol of a {data.dataset} dataset ({known})")
     if data.dataset == "pkummd":
         report, chosen = _survey_pkummd(Path(root), data, protocol, subset)

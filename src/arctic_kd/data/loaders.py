@@ -20,7 +20,7 @@ from arctic_kd.data.person import PersonTrack, carried_boxes, person_track
 from arctic_kd.data.pkummd import index_pkummd
 from arctic_kd.data.protocols import split
 from arctic_kd.data.registration import FITTED, fallback_registrations
-from arctic_kd.data.store import ClipStore
+from arctic_kd.data.store import ClipStore, store_margin
 from arctic_kd.errors import DataError, shortlist
 from arctic_kd.progress import progress_bar
 
@@ -157,7 +157,7 @@ def stored_samples(config: DataConfig, modalities: Sequence[str], progress: bool
     """The protocol's samples as stored in `config.store`: the dataset index still gives the split and the
     class names (file names only, no video or skeleton is read), the store gives the clips."""
     store = ClipStore(config.store)
-    store.check_margin(config.person_margin if config.person_crop else None)
+    store.check_margin(store_margin(config))
     raw = protocol_samples(dataclasses.replace(config, person_crop=False), modalities, progress)
     return SplitSamples(
         [store.sample(s) for s in raw.train],

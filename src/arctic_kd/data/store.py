@@ -29,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from arctic_kd.config import DataConfig
 from arctic_kd.data.clipfile import STORED_SUFFIX, write_clip_file
 from arctic_kd.data.dataset import (
     MODALITIES,
@@ -65,6 +66,12 @@ class StoreSettings:
             raise ValueError(
                 f"store side must be ≥ 8 and JPEG quality 1–100, got {self.side}, {self.quality}"
             )
+
+
+def store_margin(config: DataConfig) -> float | None:
+    """The person crop margin of the clips that `config` trains on (None: whole frames): what a store made
+    for it must hold."""
+    return config.person_margin if config.person_crop else None
 
 
 @dataclass

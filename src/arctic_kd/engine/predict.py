@@ -14,6 +14,7 @@ run on whole frames.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from arctic_kd.config import Config, config_from_dict
+from arctic_kd.config import Config, apply_overrides, config_from_dict
 from arctic_kd.data.sampling import frame_indices
 from arctic_kd.data.transforms import MODALITY_STATS, apply_crop, centre_crop, standardise, to_tensor
 from arctic_kd.data.video import VideoReader
@@ -85,8 +86,10 @@ class ClipRecipe:
         return torch.stack([standardise(c) if self.standardised else c for c in clips])
 
 
-def checkpoint_config(checkpoint: dict) -> Config:
-    return config_from_dict(dict(checkpoint["config"]))
+def checkpoint_config(checkpoint: dict, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """The config a checkpoint was trained with, `overrides` (`key.sub=value`) applied: what re-testing or
+    deploying it needs, e.g. `arctic eval ckpt` alone re-tests it on its own split."""
+    return config_from_dict(apply_overrides(copy.deepcopy(checkpoint["config"]), overrides))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from arctic_kd.engine.distributed import is_main_process
 from arctic_kd.errors import ArcticError, os_error
 
 LOCK_NAME = ".arctic.lock"
@@ -40,7 +41,13 @@ _UNWRITTEN_LOCK_GRACE_S = 10.0  # a lock file still empty after this long was le
 
 @contextlib.contextmanager
 def claim_run_folder(out: Path, resume: bool = False, force: bool = False) -> Iterator[Path]:
-    """Create (or reuse) `out` for one run, hold its lock while the body runs, release it afterwards."""
+    """Create (or reuse) `out` for one run, hold its lock while the body runs, release it afterwards.
+
+    Under torchrun only rank 0 claims it (one lock per run); the other processes write into the folder it
+    holds."""
+    if not is_main_process():
+        yield out
+        return
     if resume and force:
         raise ArcticError("--resume continues the run in --out and --force replaces it: give one of them")
     _make_folder(out)

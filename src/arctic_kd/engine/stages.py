@@ -115,7 +115,7 @@ def run_train(
     seed_everything(config.seed, config.deterministic)
     frame_cache = frame_cache or frame_cache_for(config.data)
     train, test, class_names = make_loaders(config.data, (modality,), config.seed, frame_cache, progress)
-    model_config = config.teacher if modality == "rgb" else config.student
+    model_config = config.network(modality)
     spec = _spec(model_config, modality, len(class_names))
     distiller = Vanilla(
         _new_model(model_config, spec),
