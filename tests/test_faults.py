@@ -18,7 +18,6 @@ from arctic_kd.config import DISTILL_METHODS, MODEL_DEPTHS, Config, DataConfig, 
 from arctic_kd.data.clipfile import StoredVideo, write_clip_file
 from arctic_kd.distill import METHODS, build_distiller
 from arctic_kd.engine import checkpoint as checkpoint_module
-from arctic_kd.engine import export as export_module
 from arctic_kd.engine import stages
 from arctic_kd.engine.checkpoint import load_checkpoint, save_checkpoint
 from arctic_kd.engine.distributed import DistContext
@@ -26,6 +25,7 @@ from arctic_kd.engine.train import fit
 from arctic_kd.errors import ArcticError, DataError
 from arctic_kd.models import video_resnet
 from arctic_kd.models.resnet3d import BLOCKS_PER_STAGE
+from arctic_kd.use import export as export_module
 from tests.conftest import TINY_SYNTH
 from tests.trained import TINY_MODEL, tiny_model_args, trained_run
 

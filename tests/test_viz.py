@@ -13,10 +13,10 @@ from PIL import Image
 from arctic_kd.cli import main
 from arctic_kd.data.ntu import NtuSample, SampleName
 from arctic_kd.errors import DataError
-from arctic_kd.viz.activations import choose_samples, collect_panels, load_model
-from arctic_kd.viz.confusion import plot_confusion
-from arctic_kd.viz.curves import plot_learning_curves, read_metrics
-from arctic_kd.viz.report import build_report
+from arctic_kd.use.report import build_report
+from arctic_kd.use.viz.activations import choose_samples, collect_panels, load_model
+from arctic_kd.use.viz.confusion import plot_confusion
+from arctic_kd.use.viz.curves import plot_learning_curves, read_metrics
 from tests.trained import trained_run
 
 

@@ -38,6 +38,7 @@ from arctic_kd.engine.stages import TEACHER_ONLY_OPTIM, run_distill, run_train, 
 from arctic_kd.errors import ArcticError
 from arctic_kd.presets import BENCH_PRESETS, CONFIG_PRESETS, find_preset, preset_names
 from arctic_kd.progress import say
+from arctic_kd.use.viz.curves import plot_run_curves
 
 TEACHER = "rgb_teacher"
 REFERENCE = "arctic"  # the method every other IR run is compared with, seed by seed
@@ -325,6 +326,7 @@ def _train(run: PlannedRun, cache: FrameCache | None, progress: bool) -> RunResu
     else:
         modality = "rgb" if run.name == TEACHER else "ir"
         outcome = run_train(run.config, modality, run.folder, cache, progress)
+    plot_run_curves(outcome)
     final = outcome["final"]
     result = RunResult(
         run.name,

@@ -341,6 +341,7 @@ def _config(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     from arctic_kd.engine.distributed import shutdown
     from arctic_kd.engine.stages import run_train
+    from arctic_kd.use.viz.curves import plot_run_curves
 
     config = _config(args)
     if args.pretrained:
@@ -348,6 +349,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         with _claimed_run_folder(args):
             result = run_train(config, args.modality, args.out, **_run_options(args))
+            plot_run_curves(result)
     finally:
         shutdown()  # leaves the torchrun process group, if one was joined
     _print_result(result, args.out)
@@ -357,6 +359,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_distill(args: argparse.Namespace) -> int:
     from arctic_kd.engine.distributed import shutdown
     from arctic_kd.engine.stages import run_distill
+    from arctic_kd.use.viz.curves import plot_run_curves
 
     config = _config(args)
     if args.teacher:
@@ -368,6 +371,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     try:
         with _claimed_run_folder(args):
             result = run_distill(config, args.out, **_run_options(args))
+            plot_run_curves(result)
     finally:
         shutdown()  # leaves the torchrun process group, if one was joined
     _print_result(result, args.out)
@@ -556,9 +560,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import json
 
-    from arctic_kd.engine.predict import Failure, Predictor, format_table, video_files
     from arctic_kd.engine.stages import resolve_device
     from arctic_kd.progress import progress_bar
+    from arctic_kd.use.predict import Failure, Predictor, format_table, video_files
 
     if args.topk < 1:
         raise ArcticError(f"--topk must be at least 1, got {args.topk}")
@@ -587,7 +591,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from arctic_kd.engine.export import export_checkpoint
+    from arctic_kd.use.export import export_checkpoint
 
     result = export_checkpoint(args.checkpoint, args.format, args.out, args.video)
     print(f"wrote {result.path} ({result.format}, dynamic batch axis)")
@@ -599,7 +603,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_viz_activations(args: argparse.Namespace) -> int:
-    from arctic_kd.viz.activations import (
+    from arctic_kd.use.viz.activations import (
         collect_panels,
         load_model,
         plot_activation_grid,
@@ -619,14 +623,14 @@ def cmd_viz_activations(args: argparse.Namespace) -> int:
 
 
 def cmd_viz_confusion(args: argparse.Namespace) -> int:
-    from arctic_kd.viz.confusion import plot_checkpoint_confusion
+    from arctic_kd.use.viz.confusion import plot_checkpoint_confusion
 
     print(f"wrote {plot_checkpoint_confusion(args.checkpoint, args.out)}")
     return 0
 
 
 def cmd_viz_curves(args: argparse.Namespace) -> int:
-    from arctic_kd.viz.curves import plot_learning_curves
+    from arctic_kd.use.viz.curves import plot_learning_curves
 
     metrics = args.run_dir / "metrics.jsonl" if args.run_dir.is_dir() else args.run_dir
     print(f"wrote {plot_learning_curves(metrics, args.out)}")
@@ -634,7 +638,7 @@ def cmd_viz_curves(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from arctic_kd.viz.report import build_report
+    from arctic_kd.use.report import build_report
 
     print(f"wrote {build_report(args.run_dir, args.out, args.teacher, args.samples, args.data)}")
     return 0

@@ -20,6 +20,7 @@ from arctic_kd.data.synth import SynthConfig, describe_settings, differences, ge
 from arctic_kd.data.synth.dataset import recorded_render, refuse_foreign_folder
 from arctic_kd.engine.stages import run_distill, run_train
 from arctic_kd.errors import ArcticError
+from arctic_kd.use.viz.curves import plot_run_curves
 
 
 @dataclass
@@ -70,11 +71,14 @@ def run_pipeline(
     for method, modality, folder in (("RGB teacher", "rgb", "rgb_teacher"), ("IR only", "ir", "ir_only")):
         start = time.perf_counter()
         result = run_train(config, modality, out / folder, frame_cache, progress)
+        plot_run_curves(result)
         rows.append(_row(method, modality, result, start))
     distill = copy.deepcopy(config)
     distill.distill.teacher = str(out / "rgb_teacher" / "last.pt")
     start = time.perf_counter()
-    rows.append(_row("ARCTIC", "ir", run_distill(distill, out / "arctic", frame_cache, progress), start))
+    result = run_distill(distill, out / "arctic", frame_cache, progress)
+    plot_run_curves(result)
+    rows.append(_row("ARCTIC", "ir", result, start))
     return rows
 
 

@@ -33,7 +33,6 @@ from arctic_kd.engine.evaluate import evaluate, sum_over_processes
 from arctic_kd.engine.precision import autocast, autocast_dtype, avoids_onednn, backward_kernels
 from arctic_kd.errors import ArcticError, DataError, shortlist
 from arctic_kd.progress import progress_bar, say, say_once
-from arctic_kd.viz.curves import plot_learning_curves
 
 
 def build_optimizer(parameters: Iterable[nn.Parameter], config: OptimConfig) -> torch.optim.Optimizer:
@@ -136,6 +135,9 @@ def fit(
 ) -> dict:
     """Train `distiller.student` (and the method's modules); returns the best and the final test metrics.
 
+    The per-epoch records go to `run_dir/metrics.jsonl`, returned as `metrics_log` by the process that wrote
+    it (None on the others); drawing them is the caller's business (`use.viz.curves.plot_run_curves`).
+
     `train_batches`/`test_batches` are this process's shares (see `ClipLoader.shard`). A resume whose
     optimisation settings differ from the checkpoint's is refused unless `schedule_change`.
     """
@@ -199,10 +201,9 @@ def fit(
             tested_text = f"  test top-1 {metrics['top1']:.1f}  top-5 {metrics['top5']:.1f}" if tested else ""
             say(f"epoch {epoch}/{config.optim.epochs}: loss {losses['total']:.3f}{tested_text}")
     log.close()
-    if context.is_main:
-        plot_learning_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")  # matplotlib's Agg canvas
     distributed.barrier(context)
-    return {"best": state.best, "final": state.final, "seconds": elapsed()}
+    metrics_log = run_dir / "metrics.jsonl" if context.is_main else None
+    return {"best": state.best, "final": state.final, "seconds": elapsed(), "metrics_log": metrics_log}
 
 
 def _visible_to_all(path: Path, context: DistContext) -> bool:

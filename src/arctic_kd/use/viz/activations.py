@@ -29,9 +29,9 @@ from arctic_kd.data.ntu import NtuSample, index_ntu
 from arctic_kd.data.protocols import split
 from arctic_kd.distill.arctic import normalise_maps, warp_to
 from arctic_kd.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from arctic_kd.engine.predict import checkpoint_config
 from arctic_kd.errors import ArcticError
-from arctic_kd.viz import save_figure
+from arctic_kd.use.predict import checkpoint_config
+from arctic_kd.use.viz import save_figure
 
 COLORMAP = "jet"
 ALPHA = 0.45  # map opacity over the frame: the figure stays visible under the hottest regions
