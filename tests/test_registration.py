@@ -28,7 +28,7 @@ from arctic_kd.data.synth.dataset import (
     take_world_joints,
 )
 from arctic_kd.data.video import write_video
-from arctic_kd.distill.arctic import warp_to
+from arctic_kd.distill.maps import warp_to
 
 NTU = SynthConfig(rgb_size=(1920, 1080), ir_size=(512, 424), performers=4)
 

@@ -27,7 +27,7 @@ from arctic_kd.data.dataset import BadSample, PairedClipDataset
 from arctic_kd.data.loaders import paired_samples
 from arctic_kd.data.ntu import NtuSample, index_ntu
 from arctic_kd.data.protocols import split
-from arctic_kd.distill.arctic import normalise_maps, warp_to
+from arctic_kd.distill.maps import normalise_maps, warp_to
 from arctic_kd.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from arctic_kd.errors import ArcticError
 from arctic_kd.use.predict import checkpoint_config
