@@ -21,10 +21,10 @@ import torch
 from bench_throughput import time_training_steps
 
 from arctic_kd.config import Config, load_config
-from arctic_kd.data.dataset import ClipLoader
+from arctic_kd.data.cliploader import ClipLoader
 from arctic_kd.data.loaders import frame_cache_for, make_loaders
-from arctic_kd.engine.checkpoint import build_model, model_spec
 from arctic_kd.engine.precision import autocast_dtype
+from arctic_kd.models.factory import build_model, model_spec
 from arctic_kd.presets import resolve_config
 
 

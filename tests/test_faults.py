@@ -187,7 +187,7 @@ class _Batches:
     """A stand-in training loader yielding fixed batches, with the interface `fit` reads."""
 
     def __init__(self, batches: list[dict], report_size: int = 0) -> None:
-        from arctic_kd.data.dataset import BadSample, BadSampleReport
+        from arctic_kd.data.samples import BadSample, BadSampleReport
 
         self.batches = batches
         self.report = BadSampleReport()

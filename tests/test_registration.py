@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from arctic_kd.data.dataset import PairedClipDataset, PairedSample
+from arctic_kd.data.dataset import PairedClipDataset
 from arctic_kd.data.ntu import SampleName
 from arctic_kd.data.person import person_track
 from arctic_kd.data.registration import (
@@ -17,6 +17,7 @@ from arctic_kd.data.registration import (
     least_squares_affine,
     robust_affine,
 )
+from arctic_kd.data.samples import PairedSample
 from arctic_kd.data.skeleton import Body, Skeleton, write_skeleton
 from arctic_kd.data.synth import SynthConfig
 from arctic_kd.data.synth.camera import kinect_pair

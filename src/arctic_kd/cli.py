@@ -506,8 +506,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from arctic_kd.data.dataset import MODALITIES
     from arctic_kd.data.loaders import protocol_samples
+    from arctic_kd.data.samples import MODALITIES
     from arctic_kd.data.store import StoreSettings, prepare_store
 
     config = _config(args)

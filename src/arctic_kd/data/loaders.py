@@ -12,7 +12,8 @@ import torch
 from arctic_kd.config import ConfigError, DataConfig
 from arctic_kd.data import manifest, pkummd, protocols
 from arctic_kd.data.cache import FrameCache
-from arctic_kd.data.dataset import ClipLoader, PairedClipDataset, PairedSample
+from arctic_kd.data.cliploader import ClipLoader
+from arctic_kd.data.dataset import PairedClipDataset
 from arctic_kd.data.duplicates import find_duplicates
 from arctic_kd.data.manifest import read_manifest
 from arctic_kd.data.ntu import NtuSample, index_ntu
@@ -20,6 +21,7 @@ from arctic_kd.data.person import PersonTrack, carried_boxes, person_track
 from arctic_kd.data.pkummd import index_pkummd
 from arctic_kd.data.protocols import split
 from arctic_kd.data.registration import FITTED, fallback_registrations
+from arctic_kd.data.samples import PairedSample
 from arctic_kd.data.store import ClipStore
 from arctic_kd.errors import DataError, shortlist
 from arctic_kd.progress import progress_bar

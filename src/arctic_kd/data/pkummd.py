@@ -37,9 +37,9 @@ from importlib import resources
 from pathlib import Path
 
 from arctic_kd.config import PkuMmdConfig
-from arctic_kd.data.dataset import PairedSample
 from arctic_kd.data.ntu import CLASS_NAMES_FILE, read_class_names
 from arctic_kd.data.registration import NOMINAL
+from arctic_kd.data.samples import PairedSample
 from arctic_kd.errors import DataError
 
 VIEWS = {"L": 1, "M": 2, "R": 3}

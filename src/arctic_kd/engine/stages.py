@@ -17,18 +17,19 @@ from torch import nn
 
 from arctic_kd.config import Config, ModelConfig, OptimConfig
 from arctic_kd.data.cache import FrameCache
-from arctic_kd.data.dataset import check_batch_split
+from arctic_kd.data.cliploader import check_batch_split
 from arctic_kd.data.loaders import frame_cache_for, make_loaders, make_view_loader
 from arctic_kd.distill import build_distiller
 from arctic_kd.distill.agreement import AgreementMeter
 from arctic_kd.distill.base import Vanilla
 from arctic_kd.engine import distributed
-from arctic_kd.engine.checkpoint import build_model, load_checkpoint, model_from_checkpoint, model_spec
+from arctic_kd.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from arctic_kd.engine.distributed import DistContext, resolve_device
 from arctic_kd.engine.evaluate import evaluate_views, sum_over_processes
 from arctic_kd.engine.precision import autocast, autocast_dtype
 from arctic_kd.engine.train import fit, require_test_clips
 from arctic_kd.errors import ArcticError
+from arctic_kd.models.factory import build_model, model_spec
 from arctic_kd.models.pretrained import load_pretrained
 from arctic_kd.progress import say
 

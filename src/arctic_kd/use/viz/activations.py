@@ -23,10 +23,11 @@ from PIL import Image, ImageDraw
 from torch import Tensor, nn
 
 from arctic_kd.config import Config
-from arctic_kd.data.dataset import BadSample, PairedClipDataset
+from arctic_kd.data.dataset import PairedClipDataset
 from arctic_kd.data.loaders import paired_samples
 from arctic_kd.data.ntu import NtuSample, index_ntu
 from arctic_kd.data.protocols import split
+from arctic_kd.data.samples import BadSample
 from arctic_kd.distill.maps import normalise_maps, warp_to
 from arctic_kd.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from arctic_kd.errors import ArcticError
