@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 
-from arctic_kd.config import ArmConfig, DistillConfig, KdConfig
 from arctic_kd.distill import ARCTIC
 from arctic_kd.distill.arctic import (
     AttentionRelationMatching,
@@ -25,6 +24,7 @@ from arctic_kd.distill.arctic import (
     correctness_aware_kd,
 )
 from arctic_kd.distill.maps import class_maps, grad_cam, similarity_rows, warp_to
+from arctic_kd.distill_config import ArmConfig, DistillConfig, KdConfig
 from tests.test_arctic import tiny
 
 # helpers on plain lists ------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from arctic_kd.config import AfdConfig, DistillConfig
 from arctic_kd.distill import METHODS
 from arctic_kd.distill.afd import FeatureAttention
 from arctic_kd.distill.at import attention_transfer
@@ -18,6 +17,7 @@ from arctic_kd.distill.dkd import decoupled_kd
 from arctic_kd.distill.kd import hinton_kd
 from arctic_kd.distill.rkd import rkd_losses
 from arctic_kd.distill.sp import similarity_preserving
+from arctic_kd.distill_config import AfdConfig, DistillConfig
 from tests.test_arctic import tiny
 from tests.test_arctic_values import (
     ALPHA,

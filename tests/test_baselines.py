@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 
-from arctic_kd.config import DistillConfig
 from arctic_kd.distill import METHODS, build_distiller
 from arctic_kd.distill.afd import pooled_attention
 from arctic_kd.distill.at import attention_transfer
@@ -16,6 +15,7 @@ from arctic_kd.distill.dkd import decoupled_kd
 from arctic_kd.distill.kd import hinton_kd
 from arctic_kd.distill.rkd import rkd_losses
 from arctic_kd.distill.sp import similarity_preserving
+from arctic_kd.distill_config import DistillConfig
 from tests.test_arctic import tiny
 
 
@@ -206,7 +206,7 @@ def test_feature_methods_accept_student_clips_of_another_size(method):
 
 
 def test_an_unknown_method_names_the_known_ones():
-    from arctic_kd.config import ConfigError
+    from arctic_kd.errors import ConfigError
 
     with pytest.raises(ConfigError, match="known: afd, arctic, at, dkd, fitnets, kd, rkd, sp"):
         build_distiller(DistillConfig(method="crd"), tiny(1), tiny(3))

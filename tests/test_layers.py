@@ -16,18 +16,20 @@ PACKAGE = Path(arctic_kd.__file__).parent
 # Layer of each top-level name under arctic_kd, highest first; a module may import its own top-level name
 # (the same package) and any layer of a lower rank.
 RANKS: dict[str, int] = {
-    "__main__": 8,
-    "cli": 7,
-    "experiments": 6,
-    "bench": 6,
-    "demo": 6,
-    "use": 5,
-    "engine": 4,
-    "distill": 3,
-    "data": 2,
-    "models": 2,
-    "config": 1,
-    "presets": 1,
+    "__main__": 10,
+    "cli": 9,
+    "experiments": 8,
+    "bench": 8,
+    "demo": 8,
+    "use": 7,
+    "engine": 6,
+    "distill": 5,
+    "data": 4,
+    "models": 4,
+    "config": 3,
+    "presets": 3,
+    "distill_config": 2,  # the config's `distill` section
+    "typed": 1,  # typed dataclasses from plain data, under every config section
     "errors": 0,
     "progress": 0,
 }

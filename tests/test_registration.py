@@ -168,8 +168,8 @@ def test_the_rgb_crop_warped_by_ir_from_rgb_lands_on_the_ir_crop(spot_sample, pe
 
 
 def test_arctic_warps_teacher_maps_by_the_batch_registration():
-    from arctic_kd.config import DistillConfig
     from arctic_kd.distill import ARCTIC
+    from arctic_kd.distill_config import DistillConfig
     from tests.test_arctic import batch, tiny
 
     config = DistillConfig()

@@ -22,22 +22,15 @@ from typing import Any, Literal
 import torch
 import yaml
 
-from arctic_kd.config import (
-    Config,
-    ConfigError,
-    apply_overrides,
-    config_from_dict,
-    from_dict,
-    load_config,
-    method_sections,
-    plain_dict,
-)
+from arctic_kd.config import Config, apply_overrides, config_from_dict, load_config
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.protocols import PROTOCOLS
+from arctic_kd.distill_config import method_sections
 from arctic_kd.engine.stages import TEACHER_ONLY_OPTIM, run_distill, run_train, teacher_optim
-from arctic_kd.errors import ArcticError
+from arctic_kd.errors import ArcticError, ConfigError
 from arctic_kd.presets import BENCH_PRESETS, CONFIG_PRESETS, find_preset, preset_names
 from arctic_kd.progress import say
+from arctic_kd.typed import from_dict, plain_dict
 from arctic_kd.use.viz.curves import plot_run_curves
 
 TEACHER = "rgb_teacher"

@@ -7,69 +7,19 @@ wrong type with a message naming the file and the key, so a typo never silently 
 from __future__ import annotations
 
 import copy
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
-from arctic_kd.errors import ArcticError
+from arctic_kd.distill_config import DistillConfig
+from arctic_kd.errors import ConfigError, ConfigValueError
+from arctic_kd.typed import at_least, fraction, from_dict, plain_dict, positive, rule
 
-
-class ConfigError(ArcticError):
-    """A config file or override is malformed."""
-
-
-class ConfigValueError(ConfigError):
-    """A value of the right type that breaks a rule (a range, a choice, a rule between keys); `load_config`
-    names where it came from (the YAML file or --set)."""
-
-
-# kept here, below the packages that define them, so a config is checked before anything is built
-# (tests check they match `models.resnet3d.BLOCKS_PER_STAGE` and `distill.METHODS`)
+# kept here, below the package that defines them, so a config is checked before anything is built
+# (tests check they match `models.resnet3d.BLOCKS_PER_STAGE`)
 MODEL_DEPTHS = (10, 18, 34)
-DISTILL_METHODS = ("arctic", "kd", "fitnets", "at", "sp", "rkd", "afd", "dkd")
-
-
-def _rule(ok: bool, key: str, rule: str, value: Any) -> None:
-    if not ok:
-        raise ConfigValueError(f"{key} must be {rule}, got {value!r}")
-
-
-def _at_least(section: str, instance: Any, minimum: float, *names: str) -> None:
-    for name in names:
-        value = getattr(instance, name)
-        _rule(value >= minimum, f"{section}.{name}", f"at least {minimum}", value)
-
-
-def _positive(section: str, instance: Any, *names: str) -> None:
-    for name in names:
-        value = getattr(instance, name)
-        _rule(value > 0, f"{section}.{name}", "positive", value)
-
-
-def _fraction(
-    section: str, instance: Any, name: str, low_open: bool = False, high_open: bool = False
-) -> None:
-    """`section.name` within [0, 1], its ends excluded where asked."""
-    value = getattr(instance, name)
-    ok = (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
-    interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
-    _rule(ok, f"{section}.{name}", f"in {interval}", value)
-
-
-Stage = Literal["stem", "layer1", "layer2", "layer3", "layer4"]
-ALL_STAGES: tuple[Stage, ...] = ("layer1", "layer2", "layer3", "layer4")
-
-
-def _stages(key: str, stages: tuple[str, ...]) -> None:
-    """At least one stage, none twice. Which names exist is the `Stage` type's rule, checked for every
-    file and --set value; code may pass its own backbone's stage names."""
-    ok = bool(stages) and len(set(stages)) == len(stages)
-    _rule(ok, key, "distinct stage names (at least one)", list(stages))
 
 
 @dataclass
@@ -87,7 +37,7 @@ class PkuMmdConfig:
     max_overlap: float = 0.5  # rows sharing more than this fraction of the shorter one are suspicious
 
     def __post_init__(self) -> None:
-        _fraction("data.pkummd", self, "max_overlap", low_open=True)
+        fraction("data.pkummd", self, "max_overlap", low_open=True)
 
 
 @dataclass
@@ -125,19 +75,19 @@ class DataConfig:
     worker_timeout: float = 300.0
 
     def __post_init__(self) -> None:
-        _at_least("data", self, 1, "num_frames", "rgb_size", "ir_size", "batch_size", "test_clips")
-        _at_least("data", self, 1, "test_crops", "cache_side", "decode_threads")
-        _at_least("data", self, 0, "workers", "colour_jitter", "person_margin", "worker_timeout")
-        _fraction("data", self, "test_crop", low_open=True)
+        at_least("data", self, 1, "num_frames", "rgb_size", "ir_size", "batch_size", "test_clips")
+        at_least("data", self, 1, "test_crops", "cache_side", "decode_threads")
+        at_least("data", self, 0, "workers", "colour_jitter", "person_margin", "worker_timeout")
+        fraction("data", self, "test_crop", low_open=True)
         low, high = self.crop_scale
-        _rule(
+        rule(
             0 < low <= high <= 1,
             "data.crop_scale",
             "[low, high] with 0 < low <= high <= 1",
             list(self.crop_scale),
         )
         # multi-view testing: the centre crop is one of an odd number, and crops of the whole region coincide
-        _rule(
+        rule(
             self.test_crops % 2 == 1,
             "data.test_crops",
             "odd (the centre crop is one of them)",
@@ -161,9 +111,9 @@ class ModelConfig:
     def check(self, section: str) -> None:
         """The values' rules, named by the section the model sits in (teacher or student)."""
         depths = ", ".join(map(str, MODEL_DEPTHS))
-        _rule(self.depth in MODEL_DEPTHS, f"{section}.depth", f"one of {depths}", self.depth)
-        _positive(section, self, "width")
-        _fraction(section, self, "dropout", high_open=True)
+        rule(self.depth in MODEL_DEPTHS, f"{section}.depth", f"one of {depths}", self.depth)
+        positive(section, self, "width")
+        fraction(section, self, "dropout", high_open=True)
 
 
 @dataclass
@@ -185,9 +135,9 @@ class OptimConfig:
     clip_grad: float = 0.0  # max gradient norm; 0 = off
 
     def __post_init__(self) -> None:
-        _positive("optim", self, "lr")
-        _at_least("optim", self, 0, "weight_decay", "warmup_epochs", "clip_grad")
-        _fraction("optim", self, "momentum", high_open=True)
+        positive("optim", self, "lr")
+        at_least("optim", self, 0, "weight_decay", "warmup_epochs", "clip_grad")
+        fraction("optim", self, "momentum", high_open=True)
         if self.epochs < 1 or self.teacher_epochs < 0:
             raise ConfigValueError(
                 "optim.epochs must be at least 1 and optim.teacher_epochs at least 0 (0: as epochs), "
@@ -213,168 +163,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.eval_every < 1:
             raise ConfigValueError(f"train.eval_every must be at least 1 (epochs), got {self.eval_every}")
-        _at_least("train", self, 0, "checkpoint_every")
-
-
-@dataclass
-class ArmConfig:
-    """Attention-based relation matching between every teacher and every student stage."""
-
-    weight: float = 2.0  # chosen on a second render (BENCHMARKS.md, ARCTIC's weights)
-    value: Literal["relation", "attention"] = "attention"  # measured best, BENCHMARKS.md
-    dim: int = 64
-    stages: tuple[Stage, ...] = ("layer1", "layer2", "layer3", "layer4")
-
-    def __post_init__(self) -> None:
-        _at_least("distill.arm", self, 0, "weight")
-        _at_least("distill.arm", self, 1, "dim")
-        _stages("distill.arm.stages", self.stages)
-
-
-@dataclass
-class ArcConfig:
-    """Activation region constraint on class activation maps."""
-
-    weight: float = 1.0
-    rho: float = 0.3
-    maps: Literal["cam", "gradcam"] = "cam"
-    gradcam_stages: tuple[Stage, ...] = ("layer3", "layer4")
-    # CAM only: L_ARC moves the student's features, not its classifier (Grad-CAM detaches its weights)
-    fixed_classifier: bool = False
-
-    def __post_init__(self) -> None:
-        _at_least("distill.arc", self, 0, "weight")
-        _fraction("distill.arc", self, "rho", low_open=True)
-        _stages("distill.arc.gradcam_stages", self.gradcam_stages)
-
-
-@dataclass
-class KdConfig:
-    """Correctness-aware knowledge distillation."""
-
-    weight: float = 0.25  # at 1 it works against ARM (BENCHMARKS.md, ARCTIC's weights)
-    tau: float = 4.0
-    mode: Literal["mask", "ahead", "shift", "none"] = "mask"
-
-    def __post_init__(self) -> None:
-        _at_least("distill.kd", self, 0, "weight")
-        _positive("distill.kd", self, "tau")
-
-
-@dataclass
-class HintonConfig:
-    """Baseline `kd`: Hinton KD, soft targets at temperature τ (mdistiller's CIFAR recipe)."""
-
-    weight: float = 0.9
-    ce_weight: float = 0.1
-    tau: float = 4.0
-
-    def __post_init__(self) -> None:
-        _at_least("distill.hinton", self, 0, "weight", "ce_weight")
-        _positive("distill.hinton", self, "tau")
-
-
-@dataclass
-class FitNetsConfig:
-    """Baseline `fitnets`: one hint stage, regressed from the student's same stage."""
-
-    weight: float = 100.0
-    stage: Stage = "layer2"
-
-    def __post_init__(self) -> None:
-        _at_least("distill.fitnets", self, 0, "weight")
-
-
-@dataclass
-class AtConfig:
-    """Baseline `at`: attention transfer (p = 2 maps)."""
-
-    weight: float = 1000.0
-    stages: tuple[Stage, ...] = ALL_STAGES
-
-    def __post_init__(self) -> None:
-        _at_least("distill.at", self, 0, "weight")
-        _stages("distill.at.stages", self.stages)
-
-
-@dataclass
-class SpConfig:
-    """Baseline `sp`: similarity-preserving KD."""
-
-    weight: float = 3000.0
-    stages: tuple[Stage, ...] = ("layer4",)
-
-    def __post_init__(self) -> None:
-        _at_least("distill.sp", self, 0, "weight")
-        _stages("distill.sp.stages", self.stages)
-
-
-@dataclass
-class RkdConfig:
-    """Baseline `rkd`: relational KD on the pooled embedding of one stage."""
-
-    distance_weight: float = 25.0
-    angle_weight: float = 50.0
-    stage: Stage = "layer4"
-
-    def __post_init__(self) -> None:
-        _at_least("distill.rkd", self, 0, "distance_weight", "angle_weight")
-
-
-@dataclass
-class AfdConfig:
-    """Baseline `afd`: attention-based feature distillation over teacher × student stages."""
-
-    weight: float = 200.0
-    dim: int = 128
-    stages: tuple[Stage, ...] = ALL_STAGES
-
-    def __post_init__(self) -> None:
-        _at_least("distill.afd", self, 0, "weight")
-        _at_least("distill.afd", self, 1, "dim")
-        _stages("distill.afd.stages", self.stages)
-
-
-@dataclass
-class DkdConfig:
-    """Baseline `dkd`: decoupled KD, its weight ramped up linearly over the first `warmup_epochs`."""
-
-    alpha: float = 1.0
-    beta: float = 8.0
-    tau: float = 4.0
-    warmup_epochs: float = 20.0
-
-    def __post_init__(self) -> None:
-        _at_least("distill.dkd", self, 0, "alpha", "beta", "warmup_epochs")
-        _positive("distill.dkd", self, "tau")
-
-
-@dataclass
-class DistillConfig:
-    """`method` picks the distiller; each has its own section (ARCTIC: arm, arc, kd)."""
-
-    method: str = "arctic"
-    teacher: str = ""  # checkpoint of the RGB teacher
-    arm: ArmConfig = field(default_factory=ArmConfig)
-    arc: ArcConfig = field(default_factory=ArcConfig)
-    kd: KdConfig = field(default_factory=KdConfig)  # ARCTIC's correctness-aware KD, not the `kd` baseline
-    hinton: HintonConfig = field(default_factory=HintonConfig)  # the `kd` baseline
-    fitnets: FitNetsConfig = field(default_factory=FitNetsConfig)
-    at: AtConfig = field(default_factory=AtConfig)
-    sp: SpConfig = field(default_factory=SpConfig)
-    rkd: RkdConfig = field(default_factory=RkdConfig)
-    afd: AfdConfig = field(default_factory=AfdConfig)
-    dkd: DkdConfig = field(default_factory=DkdConfig)
-
-    def __post_init__(self) -> None:  # the message `distill.build_distiller` gives too
-        if self.method not in DISTILL_METHODS:
-            known = ", ".join(sorted(DISTILL_METHODS))
-            raise ConfigValueError(f"distill.method: unknown method {self.method!r}; known: {known}")
-
-
-def method_sections(method: str) -> tuple[str, ...]:
-    """The `distill` sections that `method` reads; the others cannot change its training."""
-    return {"arctic": ("arm", "arc", "kd"), "kd": ("hinton",)}.get(method, (method,))
+        at_least("train", self, 0, "checkpoint_every")
 
 
 @dataclass
@@ -395,21 +184,6 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return plain_dict(self)
-
-
-def plain_dict(instance: Any) -> dict[str, Any]:
-    """A dataclass instance as nested dicts and lists (tuples become lists): the one form in which configs
-    and bench plans are written to YAML, JSON and checkpoints."""
-    return _plain(dataclasses.asdict(instance))
-
-
-def _plain(value: Any) -> Any:
-    """Tuples become lists so the dict is YAML- and `torch.load(weights_only=True)`-friendly."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
@@ -469,51 +243,3 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
         node[leaf] = yaml.safe_load(text)
     except yaml.YAMLError:
         raise ConfigError(f"--set {key}: cannot parse value {text!r}") from None
-
-
-def from_dict(cls: type, data: Any, where: str) -> Any:
-    """Build dataclass `cls` from nested dicts, checking names and types."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, found {data!r}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
-    values = {name: _coerce(hints[name], value, f"{where}: {name}") for name, value in data.items()}
-    return cls(**values)
-
-
-def _coerce(hint: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        return from_dict(hint, value, where)
-    if origin is Literal:
-        if value not in typing.get_args(hint):
-            raise ConfigError(
-                f"{where}: {value!r} is not one of {', '.join(map(repr, typing.get_args(hint)))}"
-            )
-        return value
-    if origin is tuple:
-        return _coerce_tuple(hint, value, where)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        return _coerce(next(o for o in options if o is not type(None)), value, where)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-        raise ConfigError(f"{where}: expected {hint.__name__}, found {value!r}")
-    return value
-
-
-def _coerce_tuple(hint: Any, value: Any, where: str) -> tuple:
-    if not isinstance(value, list | tuple):
-        raise ConfigError(f"{where}: expected a list, found {value!r}")
-    args = typing.get_args(hint)
-    if len(args) == 2 and args[1] is Ellipsis:
-        return tuple(_coerce(args[0], v, where) for v in value)
-    if len(args) != len(value):
-        raise ConfigError(f"{where}: expected {len(args)} values, found {len(value)}")
-    return tuple(_coerce(a, v, where) for a, v in zip(args, value, strict=True))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from arctic_kd.config import ConfigError, DataConfig
+from arctic_kd.config import DataConfig
 from arctic_kd.data import manifest, pkummd, protocols
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.cliploader import ClipLoader
@@ -23,7 +23,7 @@ from arctic_kd.data.protocols import split
 from arctic_kd.data.registration import FITTED, fallback_registrations
 from arctic_kd.data.samples import PairedSample
 from arctic_kd.data.store import ClipStore
-from arctic_kd.errors import DataError, shortlist
+from arctic_kd.errors import ConfigError, DataError, shortlist
 from arctic_kd.progress import progress_bar
 
 DATASET_PROTOCOLS = {

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arctic_kd.config import AfdConfig, DistillConfig
 from arctic_kd.distill.base import MatchingDistiller, Outputs
+from arctic_kd.distill_config import AfdConfig, DistillConfig
 
 
 def pooled_attention(features: Tensor, size: tuple[int, ...]) -> Tensor:

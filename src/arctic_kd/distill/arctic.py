@@ -25,7 +25,6 @@ import math
 import torch
 from torch import Tensor, nn
 
-from arctic_kd.config import ArmConfig, DistillConfig, KdConfig
 from arctic_kd.distill.base import Distiller, full_precision, kd_divergence
 from arctic_kd.distill.maps import (
     attention_map,
@@ -38,6 +37,7 @@ from arctic_kd.distill.maps import (
     similarity_rows,
     warp_to,
 )
+from arctic_kd.distill_config import ArmConfig, DistillConfig, KdConfig
 
 
 class AttentionRelationMatching(nn.Module):

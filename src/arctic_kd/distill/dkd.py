@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arctic_kd.config import DistillConfig
 from arctic_kd.distill.base import MatchingDistiller, Outputs
+from arctic_kd.distill_config import DistillConfig
 
 
 def _split(logits: Tensor, labels: Tensor, tau: float) -> tuple[Tensor, Tensor, Tensor]:

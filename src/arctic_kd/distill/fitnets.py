@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arctic_kd.config import DistillConfig
 from arctic_kd.distill.base import MatchingDistiller, Outputs
+from arctic_kd.distill_config import DistillConfig
 
 
 class FitNets(MatchingDistiller):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from arctic_kd.config import DistillConfig
 from arctic_kd.distill.base import MatchingDistiller, Outputs, kd_divergence
+from arctic_kd.distill_config import DistillConfig
 
 
 def hinton_kd(student_logits: Tensor, teacher_logits: Tensor, tau: float) -> Tensor:

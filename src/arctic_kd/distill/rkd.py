@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arctic_kd.config import DistillConfig
 from arctic_kd.distill.base import MatchingDistiller, Outputs
+from arctic_kd.distill_config import DistillConfig
 
 
 def normalised_distances(embedding: Tensor) -> Tensor:
