@@ -20,7 +20,7 @@ import torch
 from arctic_kd.bench import TEACHER, build_base, load_plan, load_variants, with_overrides
 from arctic_kd.distill import build_distiller
 from arctic_kd.distill.base import Vanilla
-from arctic_kd.engine.train import build_optimizer
+from arctic_kd.engine.setup import build_optimizer
 from arctic_kd.models import video_resnet
 from arctic_kd.presets import VARIANTS_FILE, resolve_config
 

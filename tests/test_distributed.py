@@ -17,7 +17,7 @@ from arctic_kd.data.loaders import make_loaders, protocol_samples
 from arctic_kd.distill import ARCTIC
 from arctic_kd.distill_config import DistillConfig
 from arctic_kd.engine.checkpoint import load_checkpoint
-from arctic_kd.engine.train import TrainableModules
+from arctic_kd.engine.setup import TrainableModules
 from arctic_kd.errors import ArcticError
 from arctic_kd.models import video_resnet
 
