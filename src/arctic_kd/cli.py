@@ -471,7 +471,7 @@ def _bench_dataset(args: argparse.Namespace, base) -> str:
     (a real one, or a PKU-MMD render) is used as it is, anything else is the synthetic one (rendered if
     absent; `data/synth` is always synthetic). Returns the line that bench.md shows above its tables."""
     from arctic_kd.data.synth import describe_settings
-    from arctic_kd.data.synth.dataset import is_foreign_folder
+    from arctic_kd.data.synth.folder import is_foreign_folder
     from arctic_kd.demo import ensure_synthetic
     from arctic_kd.progress import say
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from arctic_kd.config import Config
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.synth import SynthConfig, describe_settings, differences, generate
-from arctic_kd.data.synth.dataset import recorded_render, refuse_foreign_folder
+from arctic_kd.data.synth.folder import recorded_render, refuse_foreign_folder
 from arctic_kd.engine.stages import run_distill, run_train
 from arctic_kd.errors import ArcticError
 from arctic_kd.use.viz.curves import plot_run_curves
