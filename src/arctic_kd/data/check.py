@@ -24,8 +24,9 @@ from arctic_kd.data.loaders import DATASET_PROTOCOLS, paired_samples
 from arctic_kd.data.manifest import PROTOCOLS as MANIFEST_PROTOCOLS
 from arctic_kd.data.manifest import read_manifest
 from arctic_kd.data.ntu import NtuSample, index_ntu
+from arctic_kd.data.pkufiles import RowProblem
 from arctic_kd.data.pkummd import PROTOCOLS as PKU_PROTOCOLS
-from arctic_kd.data.pkummd import RowProblem, index_pkummd
+from arctic_kd.data.pkummd import index_pkummd
 from arctic_kd.data.protocols import PROTOCOLS, split
 from arctic_kd.data.samples import BadSample, BadSampleReport, PairedSample
 from arctic_kd.data.skeleton import read_skeleton
