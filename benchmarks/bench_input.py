@@ -47,7 +47,7 @@ def loader_rate(train: ClipLoader, workers: int, passes: int, seed: int) -> floa
 
 def step_rate(config: Config, num_classes: int, device: torch.device, steps: int) -> float:
     """Clips per second of the configured RGB teacher's training steps on random clips, in the run's
-    precision and memory format on `device` (as `engine.train` sets them up)."""
+    precision and memory format on `device` (as `engine.setup` sets them up)."""
     data, teacher = config.data, config.teacher
     model = build_model(
         model_spec(teacher.arch, teacher.depth, teacher.width, teacher.dropout, 3, num_classes)
