@@ -6,7 +6,7 @@
 
 For every finished IR student of an `arctic bench` output folder (OUT/PROTOCOL/seedN/METHOD with its
 `result.json`), the class activation maps of the true class at the last stage are compared clip by clip
-with those of the same seed's RGB teacher on the test split (`engine.evaluate.clip_agreement`; `arctic
+with those of the same seed's RGB teacher on the test split (`distill.agreement.clip_agreement`; `arctic
 eval --teacher` reports the means for one run). These are the maps ARC aligns at its default
 `arc.maps: cam`; a run trained with Grad-CAM maps is measured on the same CAMs, not on its own maps.
 Prints, per protocol, two Markdown tables:
@@ -32,8 +32,8 @@ import torch
 
 from arctic_kd.config import config_from_dict
 from arctic_kd.data.loaders import frame_cache_for, make_view_loader
+from arctic_kd.distill.agreement import ClipAgreement, clip_agreement
 from arctic_kd.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from arctic_kd.engine.evaluate import ClipAgreement, clip_agreement
 from arctic_kd.experiments.runner import TEACHER, RunRecord
 
 MODALITIES = ("rgb", "ir")

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from arctic_kd.data.dataset import ClipLoader, PairedClipDataset
+from arctic_kd.data.cliploader import ClipLoader
+from arctic_kd.data.dataset import PairedClipDataset
 from arctic_kd.data.loaders import paired_samples
 from arctic_kd.data.ntu import index_ntu
 from arctic_kd.data.protocols import split

@@ -46,7 +46,7 @@ def build(name: str):
 def export_onnx(name: str, path: Path) -> None:
     import torch
 
-    from arctic_kd.engine.export import write_onnx
+    from arctic_kd.use.export import write_onnx
 
     write_onnx(build(name), torch.zeros(STUDENTS[name]["shape"]), path, {})
 

@@ -21,10 +21,10 @@ import torch
 from bench_throughput import time_training_steps
 
 from arctic_kd.config import Config, load_config
-from arctic_kd.data.dataset import ClipLoader
+from arctic_kd.data.cliploader import ClipLoader
 from arctic_kd.data.loaders import frame_cache_for, make_loaders
-from arctic_kd.engine.checkpoint import build_model, model_spec
 from arctic_kd.engine.precision import autocast_dtype
+from arctic_kd.models.factory import build_model, model_spec
 from arctic_kd.presets import resolve_config
 
 
@@ -47,7 +47,7 @@ def loader_rate(train: ClipLoader, workers: int, passes: int, seed: int) -> floa
 
 def step_rate(config: Config, num_classes: int, device: torch.device, steps: int) -> float:
     """Clips per second of the configured RGB teacher's training steps on random clips, in the run's
-    precision and memory format on `device` (as `engine.train` sets them up)."""
+    precision and memory format on `device` (as `engine.setup` sets them up)."""
     data, teacher = config.data, config.teacher
     model = build_model(
         model_spec(teacher.arch, teacher.depth, teacher.width, teacher.dropout, 3, num_classes)

@@ -19,7 +19,7 @@ import torch
 
 from arctic_kd.distill import build_distiller
 from arctic_kd.distill.base import Vanilla
-from arctic_kd.engine.train import build_optimizer
+from arctic_kd.engine.setup import build_optimizer
 from arctic_kd.experiments.bench import build_base, load_plan, load_variants
 from arctic_kd.experiments.runner import TEACHER, with_overrides
 from arctic_kd.models import video_resnet

@@ -25,13 +25,14 @@ import torch
 
 from arctic_kd.config import Config, DataConfig
 from arctic_kd.data.clipfile import StoredVideo
-from arctic_kd.data.dataset import ClipLoader, PairedClipDataset
+from arctic_kd.data.cliploader import ClipLoader
+from arctic_kd.data.dataset import PairedClipDataset
 from arctic_kd.data.loaders import protocol_samples, stored_samples
 from arctic_kd.data.store import SAMPLES_DIR, StoreSettings, prepare_store
 from arctic_kd.data.synth import SynthConfig, generate
 from arctic_kd.distill.base import Vanilla
-from arctic_kd.engine.checkpoint import build_model, model_spec
-from arctic_kd.engine.train import build_optimizer
+from arctic_kd.engine.setup import build_optimizer
+from arctic_kd.models.factory import build_model, model_spec
 
 NTU_SIZES = {"rgb_size": (1920, 1080), "ir_size": (512, 424)}
 

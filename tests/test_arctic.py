@@ -8,16 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from arctic_kd.config import DistillConfig, KdConfig
+from arctic_kd.config.distill import DistillConfig, KdConfig
 from arctic_kd.distill import ARCTIC, build_distiller
-from arctic_kd.distill.arctic import (
-    activation_region_loss,
-    attention_map,
-    correctness_aware_kd,
-    similarity_rows,
-    warp_to,
-)
-from arctic_kd.engine.evaluate import clip_agreement, map_correlation
+from arctic_kd.distill.agreement import clip_agreement, map_correlation
+from arctic_kd.distill.arctic import activation_region_loss, correctness_aware_kd
+from arctic_kd.distill.maps import attention_map, similarity_rows, warp_to
 from arctic_kd.models import video_resnet
 
 

@@ -16,18 +16,15 @@ import numpy as np
 import pytest
 import torch
 
-from arctic_kd.config import ArmConfig, DistillConfig, KdConfig
+from arctic_kd.config.distill import ArmConfig, DistillConfig, KdConfig
 from arctic_kd.distill import ARCTIC
 from arctic_kd.distill.arctic import (
     AttentionRelationMatching,
     activation_region_loss,
     activation_region_losses,
-    class_maps,
     correctness_aware_kd,
-    grad_cam,
-    similarity_rows,
-    warp_to,
 )
+from arctic_kd.distill.maps import class_maps, grad_cam, similarity_rows, warp_to
 from tests.test_arctic import tiny
 
 # helpers on plain lists ------------------------------------------------------------------------------

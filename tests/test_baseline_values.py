@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from arctic_kd.config import AfdConfig, DistillConfig
+from arctic_kd.config.distill import AfdConfig, DistillConfig
 from arctic_kd.distill import METHODS
 from arctic_kd.distill.afd import FeatureAttention
 from arctic_kd.distill.at import attention_transfer

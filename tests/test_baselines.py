@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from arctic_kd.config import DistillConfig
+from arctic_kd.config.distill import DistillConfig
 from arctic_kd.distill import METHODS, build_distiller
 from arctic_kd.distill.afd import pooled_attention
 from arctic_kd.distill.at import attention_transfer
@@ -206,7 +206,7 @@ def test_feature_methods_accept_student_clips_of_another_size(method):
 
 
 def test_an_unknown_method_names_the_known_ones():
-    from arctic_kd.config import ConfigError
+    from arctic_kd.errors import ConfigError
 
     with pytest.raises(ConfigError, match="known: afd, arctic, at, dkd, fitnets, kd, rkd, sp"):
         build_distiller(DistillConfig(method="crd"), tiny(1), tiny(3))

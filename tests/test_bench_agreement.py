@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from arctic_kd.engine.evaluate import ClipAgreement
+from arctic_kd.distill.agreement import ClipAgreement
 
 _SPEC = importlib.util.spec_from_file_location(
     "bench_agreement", Path(__file__).parents[1] / "benchmarks" / "bench_agreement.py"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from arctic_kd.cli import COMMANDS, build_parser, main
-from arctic_kd.data.synth.dataset import sample_paths
+from arctic_kd.data.synth.folder import sample_paths
 from arctic_kd.data.video import write_video
 from tests.conftest import TINY_SYNTH
 

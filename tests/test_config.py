@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from arctic_kd.config import Config, ConfigError, load_config
+from arctic_kd.config import Config, load_config
+from arctic_kd.errors import ConfigError
 from arctic_kd.presets import CONFIG_PRESETS
 
 CONFIGS = sorted(CONFIG_PRESETS.glob("*.yaml"))

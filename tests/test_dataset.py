@@ -10,13 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from arctic_kd.data.dataset import (
-    BadSample,
-    ClipLoader,
-    PairedClipDataset,
-    PairedSample,
-    collate_clips,
-)
+from arctic_kd.data.cliploader import ClipLoader, collate_clips
+from arctic_kd.data.dataset import PairedClipDataset
+from arctic_kd.data.samples import BadSample, PairedSample
 from arctic_kd.data.sampling import frame_indices, segment_times
 from arctic_kd.data.transforms import CropBox, apply_crop, centre_crop, sample_crop, to_tensor
 from arctic_kd.data.video import write_video

@@ -12,11 +12,12 @@ import pytest
 import torch
 
 from arctic_kd.cli import main
-from arctic_kd.config import DataConfig, DistillConfig
+from arctic_kd.config import DataConfig
+from arctic_kd.config.distill import DistillConfig
 from arctic_kd.data.loaders import make_loaders, protocol_samples
 from arctic_kd.distill import ARCTIC
 from arctic_kd.engine.checkpoint import load_checkpoint
-from arctic_kd.engine.train import TrainableModules
+from arctic_kd.engine.setup import TrainableModules
 from arctic_kd.errors import ArcticError
 from arctic_kd.models import video_resnet
 
@@ -204,7 +205,7 @@ def test_only_arm_relations_depend_on_how_a_batch_is_split_between_processes(val
     """README, "Training at scale": ARM's attention maps are per clip, so each process's share gives the
     distances of the whole batch; relations compare the clips of a batch, so a share of 2 clips relates
     them only to each other, and two processes train differently from one (by design, documented)."""
-    from arctic_kd.config import ArmConfig
+    from arctic_kd.config.distill import ArmConfig
     from arctic_kd.distill.arctic import AttentionRelationMatching
 
     channels = {"layer3": 4, "layer4": 8}

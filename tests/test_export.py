@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from arctic_kd.cli import main
-from arctic_kd.engine import export
 from arctic_kd.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from arctic_kd.engine.predict import ClipRecipe
+from arctic_kd.use import export
+from arctic_kd.use.predict import ClipRecipe
 from tests.trained import trained_run
 
 

@@ -12,20 +12,20 @@ import numpy as np
 import pytest
 import torch
 
-from arctic_kd import config as config_module
 from arctic_kd.cli import main
-from arctic_kd.config import DISTILL_METHODS, MODEL_DEPTHS, Config, DataConfig, load_config
+from arctic_kd.config import MODEL_DEPTHS, Config, DataConfig, load_config
+from arctic_kd.config.distill import DISTILL_METHODS
 from arctic_kd.data.clipfile import StoredVideo, write_clip_file
 from arctic_kd.distill import METHODS, build_distiller
 from arctic_kd.engine import checkpoint as checkpoint_module
-from arctic_kd.engine import export as export_module
 from arctic_kd.engine import stages
 from arctic_kd.engine.checkpoint import load_checkpoint, save_checkpoint
 from arctic_kd.engine.distributed import DistContext
 from arctic_kd.engine.train import fit
-from arctic_kd.errors import ArcticError, DataError
+from arctic_kd.errors import ArcticError, ConfigError, DataError
 from arctic_kd.models import video_resnet
 from arctic_kd.models.resnet3d import BLOCKS_PER_STAGE
+from arctic_kd.use import export as export_module
 from tests.conftest import TINY_SYNTH
 from tests.trained import TINY_MODEL, tiny_model_args, trained_run
 
@@ -83,10 +83,10 @@ def test_an_impossible_config_value_is_one_line_naming_the_key(
 def test_a_bad_value_in_a_file_names_the_file_and_a_bad_override_names_set(tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_text("data:\n  batch_size: -4\n")
-    with pytest.raises(config_module.ConfigError, match=r"mine\.yaml: data\.batch_size must be at least 1"):
+    with pytest.raises(ConfigError, match=r"mine\.yaml: data\.batch_size must be at least 1"):
         load_config(path)
     path.write_text("data:\n  batch_size: 4\n")
-    with pytest.raises(config_module.ConfigError, match=r"^--set: data: unknown key 'batchsize'"):
+    with pytest.raises(ConfigError, match=r"^--set: data: unknown key 'batchsize'"):
         load_config(path, ["data.batchsize=3"])
     assert load_config(path, ["data.test_crops=3", "data.test_crop=0.8"]).data.test_crops == 3
 
@@ -187,7 +187,7 @@ class _Batches:
     """A stand-in training loader yielding fixed batches, with the interface `fit` reads."""
 
     def __init__(self, batches: list[dict], report_size: int = 0) -> None:
-        from arctic_kd.data.dataset import BadSample, BadSampleReport
+        from arctic_kd.data.samples import BadSample, BadSampleReport
 
         self.batches = batches
         self.report = BadSampleReport()

@@ -11,15 +11,17 @@ import torch
 
 from arctic_kd.cli import main
 from arctic_kd.config import Config, DataConfig, load_config
-from arctic_kd.data.dataset import PairedClipDataset, PairedSample
+from arctic_kd.data.dataset import PairedClipDataset
 from arctic_kd.data.loaders import make_loaders, make_view_loader, protocol_samples
+from arctic_kd.data.samples import PairedSample
 from arctic_kd.data.sampling import clip_offsets, segment_times
 from arctic_kd.data.transforms import CropBox, centre_crop, view_crops
 from arctic_kd.data.video import write_video
-from arctic_kd.engine.checkpoint import model_spec, save_checkpoint
+from arctic_kd.engine.checkpoint import save_checkpoint
 from arctic_kd.engine.evaluate import average_view_probabilities, evaluate, evaluate_views
 from arctic_kd.engine.stages import run_train
 from arctic_kd.models import video_resnet
+from arctic_kd.models.factory import model_spec
 from arctic_kd.presets import resolve_config
 from tests.test_engine import TINY_RUN
 

@@ -15,7 +15,8 @@ from arctic_kd.cli import main
 from arctic_kd.config import PkuMmdConfig
 from arctic_kd.data.dataset import PairedClipDataset
 from arctic_kd.data.frames import FrameFolder, open_frames
-from arctic_kd.data.pkummd import index_pkummd, official_class_names, read_labels, read_split
+from arctic_kd.data.pkufiles import read_labels, read_split
+from arctic_kd.data.pkummd import index_pkummd, official_class_names
 from arctic_kd.data.synth import SynthConfig
 from arctic_kd.data.synth.dataset import render_take
 from arctic_kd.data.synth.pkummd import PNG_IR_PATTERN, VIEW_OF_CAMERA, generate, recordings

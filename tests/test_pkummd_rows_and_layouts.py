@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from arctic_kd.config import ConfigError, PkuMmdConfig, load_config
+from arctic_kd.config import PkuMmdConfig, load_config
 from arctic_kd.data.loaders import protocol_samples
 from arctic_kd.data.pkummd import index_pkummd
-from arctic_kd.errors import DataError
+from arctic_kd.errors import ConfigError, DataError
 
 SPLIT = "Training videos: \n0007-L, 0007-R, \nValidataion videos: \n0007-M, \n"  # the download's spelling
 

@@ -10,10 +10,11 @@ import torch
 
 from arctic_kd import progress
 from arctic_kd.cli import main
-from arctic_kd.config import ArcConfig, ArmConfig, DistillConfig
+from arctic_kd.config.distill import ArcConfig, ArmConfig, DistillConfig
 from arctic_kd.distill import ARCTIC
-from arctic_kd.distill.arctic import AttentionRelationMatching, similarity_rows
+from arctic_kd.distill.arctic import AttentionRelationMatching
 from arctic_kd.distill.base import kd_divergence
+from arctic_kd.distill.maps import similarity_rows
 from arctic_kd.engine import precision
 from arctic_kd.engine.checkpoint import load_checkpoint
 from arctic_kd.engine.precision import autocast_dtype, avoids_onednn, backward_kernels

@@ -15,7 +15,7 @@ from arctic_kd.data.ntu import SampleName
 from arctic_kd.data.sampling import segment_times
 from arctic_kd.data.video import VideoReader, write_video
 from arctic_kd.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from arctic_kd.engine.predict import Predictor, clip_times
+from arctic_kd.use.predict import Predictor, clip_times
 from tests.trained import trained_run
 
 

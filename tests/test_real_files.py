@@ -13,7 +13,8 @@ import pytest
 
 from arctic_kd.cli import main
 from arctic_kd.config import PkuMmdConfig
-from arctic_kd.data.pkummd import index_pkummd, read_split
+from arctic_kd.data.pkufiles import read_split
+from arctic_kd.data.pkummd import index_pkummd
 from arctic_kd.data.registration import (
     fallback_registrations,
     fit_registration,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from arctic_kd.data.dataset import PairedClipDataset, PairedSample
+from arctic_kd.data.dataset import PairedClipDataset
 from arctic_kd.data.ntu import SampleName
 from arctic_kd.data.person import person_track
 from arctic_kd.data.registration import (
@@ -17,6 +17,7 @@ from arctic_kd.data.registration import (
     least_squares_affine,
     robust_affine,
 )
+from arctic_kd.data.samples import PairedSample
 from arctic_kd.data.skeleton import Body, Skeleton, write_skeleton
 from arctic_kd.data.synth import SynthConfig
 from arctic_kd.data.synth.camera import kinect_pair
@@ -28,7 +29,7 @@ from arctic_kd.data.synth.dataset import (
     take_world_joints,
 )
 from arctic_kd.data.video import write_video
-from arctic_kd.distill.arctic import warp_to
+from arctic_kd.distill.maps import warp_to
 
 NTU = SynthConfig(rgb_size=(1920, 1080), ir_size=(512, 424), performers=4)
 
@@ -167,7 +168,7 @@ def test_the_rgb_crop_warped_by_ir_from_rgb_lands_on_the_ir_crop(spot_sample, pe
 
 
 def test_arctic_warps_teacher_maps_by_the_batch_registration():
-    from arctic_kd.config import DistillConfig
+    from arctic_kd.config.distill import DistillConfig
     from arctic_kd.distill import ARCTIC
     from tests.test_arctic import batch, tiny
 

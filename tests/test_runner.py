@@ -33,7 +33,7 @@ def fake_stages(monkeypatch):
     def outcome(config, folder: Path) -> dict:
         folder.mkdir(parents=True, exist_ok=True)
         clock[0] += SECONDS_PER_RUN
-        return {"final": {"top1": 80.0, "top5": 99.0}, "multiview": {"top1": 81.0}}
+        return {"final": {"top1": 80.0, "top5": 99.0}, "multiview": {"top1": 81.0}, "metrics_log": None}
 
     def train(config, modality, folder, cache, progress):
         calls.append(modality)

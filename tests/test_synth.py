@@ -14,8 +14,9 @@ from arctic_kd.data.ntu import SampleName, index_ntu
 from arctic_kd.data.protocols import split
 from arctic_kd.data.skeleton import read_skeleton
 from arctic_kd.data.synth import ACTIONS, SynthConfig, generate, is_rendered, rendered_config
-from arctic_kd.data.synth import dataset as synth_dataset
-from arctic_kd.data.synth.dataset import render_take, sample_paths
+from arctic_kd.data.synth import folder as synth_folder
+from arctic_kd.data.synth.dataset import render_take
+from arctic_kd.data.synth.folder import sample_paths
 from arctic_kd.data.synth.pkummd import generate as generate_pkummd
 from arctic_kd.data.video import VideoReader
 from arctic_kd.errors import ArcticError, DataError
@@ -101,7 +102,7 @@ def test_a_damaged_or_foreign_synth_json_beside_other_files_is_refused_naming_th
 
 def test_this_generators_marker_without_readable_settings_is_its_own_unfinished_render(tmp_path):
     root = folder_with_a_recording(tmp_path / "unfinished", '{"generator": "arctic-kd synthetic NTU"}')
-    assert rendered_config(root) is None and not synth_dataset.is_foreign_folder(root)
+    assert rendered_config(root) is None and not synth_folder.is_foreign_folder(root)
 
 
 def test_a_render_of_the_other_layout_is_not_rendered_over(tmp_path):
@@ -120,7 +121,7 @@ def test_an_interrupted_render_is_marked_incomplete_and_rendered_again(tmp_path,
         raise KeyboardInterrupt
         yield
 
-    monkeypatch.setattr(synth_dataset, "map_in_workers", interrupted)
+    monkeypatch.setattr(synth_folder, "map_in_workers", interrupted)
     with pytest.raises(KeyboardInterrupt):
         generate(root, TINY, workers=1, progress=False)
     assert json.loads((root / "synth.json").read_text())["complete"] is False
@@ -172,7 +173,7 @@ def test_skeleton_pixels_land_on_the_figure(tmp_path, action):
     config = dataclasses.replace(TINY, num_classes=12)
     take = SampleName(1, 0, 1, 1, action)
     root = tmp_path / "one"
-    from arctic_kd.data.synth.dataset import write_take
+    from arctic_kd.data.synth.folder import write_take
 
     write_take(config, root, take)
     for render in render_take(config, take, with_masks=True):

@@ -11,13 +11,17 @@ import pytest
 from PIL import Image
 
 from arctic_kd.cli import main
-from arctic_kd.data.ntu import NtuSample, SampleName
+from arctic_kd.data.ntu import SampleName
+from arctic_kd.data.samples import PairedSample
+from arctic_kd.data.synth import SynthConfig
+from arctic_kd.data.synth.pkummd import generate as generate_pkummd
 from arctic_kd.errors import DataError
-from arctic_kd.viz.activations import choose_samples, collect_panels, load_model
-from arctic_kd.viz.confusion import plot_confusion
-from arctic_kd.viz.curves import plot_learning_curves, read_metrics
-from arctic_kd.viz.report import build_report
-from tests.trained import trained_run
+from arctic_kd.use.report import build_report
+from arctic_kd.use.viz.activations import choose_samples, collect_panels, load_model, split_test_samples
+from arctic_kd.use.viz.confusion import plot_confusion
+from arctic_kd.use.viz.curves import plot_learning_curves, read_metrics
+from tests.test_manifest import tiny_rows, write_manifest
+from tests.trained import TINY_MODEL, tiny_model_args, trained_run
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +66,11 @@ def test_confusion_matrix_png_and_shape_check(runs, tmp_path):
 
 
 def test_samples_of_every_class_come_before_a_second_of_any(tmp_path):
-    def sample(action: int, camera: int) -> NtuSample:
-        return NtuSample(SampleName(1, camera, 3, 1, action), tmp_path, tmp_path, None)
+    def sample(action: int, camera: int) -> PairedSample:
+        name = SampleName(1, camera, 3, 1, action)
+        return PairedSample(str(name), name.label, tmp_path, tmp_path)
 
-    samples = {str(s.name): s for s in (sample(a, c) for a in (1, 2, 3) for c in (1, 2))}
+    samples = {s.sample_id: s for s in (sample(a, c) for a in (1, 2, 3) for c in (1, 2))}
     chosen = choose_samples(samples, 4)
     assert [SampleName.parse(s).action for s in chosen] == [1, 2, 3, 1]
 
@@ -130,3 +135,48 @@ def test_report_measures_how_the_maps_follow_the_teacher_as_eval_does(runs, tmp_
     assert "Map agreement with the teacher not available:" in missing.read_text()
     ir_teacher = build_report(runs["ir"], tmp_path / "i.html", teacher=runs["ir-other"] / "last.pt")
     assert "not available: --teacher compares an IR student with an RGB teacher" in ir_teacher.read_text()
+
+
+# The same pictures on the other dataset kinds: the samples come through the loaders, as in evaluation.
+TINY_PKU = SynthConfig(
+    num_classes=2,
+    performers=2,
+    setups=2,
+    replications=1,
+    min_frames=10,
+    max_frames=12,
+    rgb_size=(96, 54),
+    ir_size=(64, 53),
+)
+
+
+@pytest.fixture(scope="module")
+def pku_run(tmp_path_factory):
+    root = generate_pkummd(tmp_path_factory.mktemp("pku") / "avi", TINY_PKU, workers=1, progress=False)
+    out = tmp_path_factory.mktemp("pku-run") / "ir"
+    data = ["data.dataset=pkummd", f"data.root={root}", "data.protocol=pkummd-xview"]
+    assert main(["train", "--modality", "ir", "--out", str(out), *TINY_MODEL, *tiny_model_args(*data)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def manifest_run(tiny_dataset, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("lists")
+    manifest = write_manifest(folder, tiny_rows(tiny_dataset, folder))
+    out = tmp_path_factory.mktemp("manifest-run") / "ir"
+    data = ["data.dataset=manifest", f"data.manifest={manifest}", "data.protocol=manifest-split"]
+    assert main(["train", "--modality", "ir", "--out", str(out), *TINY_MODEL, *tiny_model_args(*data)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("kind", ["pku_run", "manifest_run"])
+def test_activation_panels_and_the_report_work_on_pkummd_and_manifests(kind, request, tmp_path):
+    run = request.getfixturevalue(kind)
+    model = load_model(run / "last.pt")
+    samples = collect_panels([model], num_samples=2)
+    test_ids = split_test_samples(model.config.data, ["ir"])
+    assert len(samples) == 2 and all(s.sample_id in test_ids for s in samples)
+    assert {s.true_class for s in samples} == set(model.class_names)  # one sample of each class
+    assert samples[0].panels[0].maps.shape == (4, 32, 32)
+    page = build_report(run, tmp_path / "r.html", num_samples=1).read_text()
+    assert "Not available" not in page and page.count("base64,") == 3  # curves, confusion, activations

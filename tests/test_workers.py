@@ -17,9 +17,11 @@ import pytest
 import torch
 
 from arctic_kd.data.cache import FrameCache
-from arctic_kd.data.dataset import ClipLoader, PairedClipDataset, PairedSample
+from arctic_kd.data.cliploader import ClipLoader
+from arctic_kd.data.dataset import PairedClipDataset
 from arctic_kd.data.loaders import paired_samples
 from arctic_kd.data.ntu import index_ntu
+from arctic_kd.data.samples import PairedSample
 from arctic_kd.data.video import VideoReader
 from arctic_kd.data.workers import map_in_workers, worker_context
 from arctic_kd.errors import DataError

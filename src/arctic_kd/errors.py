@@ -25,6 +25,15 @@ class DataError(ArcticError):
         return (type(self), (self.path, self.problem, self.line))
 
 
+class ConfigError(ArcticError):
+    """A config file or override is malformed."""
+
+
+class ConfigValueError(ConfigError):
+    """A value of the right type that breaks a rule (a range, a choice, a rule between keys); `load_config`
+    names where it came from (the YAML file or --set)."""
+
+
 _CAUSES = {
     errno.EACCES: "permission denied",
     errno.EPERM: "operation not permitted",

@@ -299,8 +299,8 @@ def add_prepare(commands) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from arctic_kd.data.dataset import MODALITIES
     from arctic_kd.data.loaders import protocol_samples
+    from arctic_kd.data.samples import MODALITIES
     from arctic_kd.data.store import StoreSettings, prepare_store, store_margin
 
     config = config_from_args(args)

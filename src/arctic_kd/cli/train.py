@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from arctic_kd.cli.common import add_config_options, command, config_from_args
@@ -50,20 +52,12 @@ def add_train(commands) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from arctic_kd.engine.distributed import shutdown
-    from arctic_kd.engine.runs import claim_run_folder
     from arctic_kd.engine.stages import run_train
 
     config = config_from_args(args)
     if args.pretrained:
         config.network(args.modality).pretrained = str(args.pretrained)
-    try:
-        with claim_run_folder(args.out, resume=args.resume, force=args.force):
-            result = run_train(config, args.modality, args.out, **_run_options(args))
-    finally:
-        shutdown()  # leaves the torchrun process group, if one was joined
-    _print_result(result, args.out)
-    return 0
+    return _train_into_run_folder(args, partial(run_train, config, args.modality, args.out))
 
 
 DISTILL_DESCRIPTION = """\
@@ -98,8 +92,6 @@ def add_distill(commands) -> None:
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
-    from arctic_kd.engine.distributed import shutdown
-    from arctic_kd.engine.runs import claim_run_folder
     from arctic_kd.engine.stages import run_distill
 
     config = config_from_args(args)
@@ -109,13 +101,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         raise ArcticError("distill needs a teacher checkpoint: --teacher runs/teacher/last.pt")
     if args.pretrained:
         config.student.pretrained = str(args.pretrained)
-    try:
-        with claim_run_folder(args.out, resume=args.resume, force=args.force):
-            result = run_distill(config, args.out, **_run_options(args))
-    finally:
-        shutdown()  # leaves the torchrun process group, if one was joined
-    _print_result(result, args.out)
-    return 0
+    return _train_into_run_folder(args, partial(run_distill, config, args.out))
 
 
 def _add_run_options(parser: argparse.ArgumentParser, pretrained_key: str) -> None:
@@ -148,8 +134,20 @@ def _add_run_options(parser: argparse.ArgumentParser, pretrained_key: str) -> No
     add_config_options(parser)
 
 
-def _run_options(args: argparse.Namespace) -> dict:
-    return {"resume": args.resume, "schedule_change": args.allow_schedule_change}
+def _train_into_run_folder(args: argparse.Namespace, stage: Callable[..., dict]) -> int:
+    """Run a training stage in the claimed --out folder, then draw its curves and print its result."""
+    from arctic_kd.engine.distributed import shutdown
+    from arctic_kd.engine.runs import claim_run_folder
+    from arctic_kd.use.viz.curves import plot_run_curves
+
+    try:
+        with claim_run_folder(args.out, resume=args.resume, force=args.force):
+            result = stage(resume=args.resume, schedule_change=args.allow_schedule_change)
+            plot_run_curves(result)
+    finally:
+        shutdown()  # leaves the torchrun process group, if one was joined
+    _print_result(result, args.out)
+    return 0
 
 
 def _print_result(result: dict, out: Path) -> None:
@@ -220,8 +218,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
     from arctic_kd.engine.checkpoint import load_checkpoint
-    from arctic_kd.engine.predict import checkpoint_config
     from arctic_kd.engine.stages import run_eval
+    from arctic_kd.use.predict import checkpoint_config
 
     config = (
         config_from_args(args)

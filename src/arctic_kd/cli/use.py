@@ -46,9 +46,9 @@ def add_predict(commands) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     import json
 
-    from arctic_kd.engine.predict import Failure, Predictor, format_table, video_files
     from arctic_kd.engine.stages import resolve_device
     from arctic_kd.progress import progress_bar
+    from arctic_kd.use.predict import Failure, Predictor, format_table, video_files
 
     if args.topk < 1:
         raise ArcticError(f"--topk must be at least 1, got {args.topk}")
@@ -108,7 +108,7 @@ def add_export(commands) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from arctic_kd.engine.export import export_checkpoint
+    from arctic_kd.use.export import export_checkpoint
 
     result = export_checkpoint(args.checkpoint, args.format, args.out, args.video)
     print(f"wrote {result.path} ({result.format}, dynamic batch axis)")
@@ -176,7 +176,7 @@ def _add_viz_activations(pictures) -> None:
 
 
 def cmd_viz_activations(args: argparse.Namespace) -> int:
-    from arctic_kd.viz.activations import (
+    from arctic_kd.use.viz.activations import (
         collect_panels,
         load_model,
         plot_activation_grid,
@@ -211,7 +211,7 @@ def _add_viz_confusion(pictures) -> None:
 
 
 def cmd_viz_confusion(args: argparse.Namespace) -> int:
-    from arctic_kd.viz.confusion import plot_checkpoint_confusion
+    from arctic_kd.use.viz.confusion import plot_checkpoint_confusion
 
     print(f"wrote {plot_checkpoint_confusion(args.checkpoint, args.out)}")
     return 0
@@ -230,7 +230,7 @@ def _add_viz_curves(pictures) -> None:
 
 
 def cmd_viz_curves(args: argparse.Namespace) -> int:
-    from arctic_kd.viz.curves import plot_learning_curves
+    from arctic_kd.use.viz.curves import plot_learning_curves
 
     metrics = args.run_dir / "metrics.jsonl" if args.run_dir.is_dir() else args.run_dir
     print(f"wrote {plot_learning_curves(metrics, args.out)}")
@@ -265,7 +265,7 @@ def add_report(commands) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from arctic_kd.viz.report import build_report
+    from arctic_kd.use.report import build_report
 
     print(f"wrote {build_report(args.run_dir, args.out, args.teacher, args.samples, args.data)}")
     return 0

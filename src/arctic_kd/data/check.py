@@ -15,17 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from arctic_kd.config import DataConfig
+from arctic_kd.data.cliploader import ClipLoader
 from arctic_kd.data.crops import CropReport, crop_report
-from arctic_kd.data.dataset import BadSample, BadSampleReport, ClipLoader, PairedClipDataset, PairedSample
+from arctic_kd.data.dataset import PairedClipDataset
 from arctic_kd.data.duplicates import find_duplicates
 from arctic_kd.data.frames import open_frames
 from arctic_kd.data.loaders import DATASET_PROTOCOLS, paired_samples
 from arctic_kd.data.manifest import PROTOCOLS as MANIFEST_PROTOCOLS
 from arctic_kd.data.manifest import read_manifest
 from arctic_kd.data.ntu import NtuSample, index_ntu
+from arctic_kd.data.pkufiles import RowProblem
 from arctic_kd.data.pkummd import PROTOCOLS as PKU_PROTOCOLS
-from arctic_kd.data.pkummd import RowProblem, index_pkummd
+from arctic_kd.data.pkummd import index_pkummd
 from arctic_kd.data.protocols import PROTOCOLS, split
+from arctic_kd.data.samples import BadSample, BadSampleReport, PairedSample
 from arctic_kd.data.skeleton import read_skeleton
 from arctic_kd.errors import DataError, shortlist
 from arctic_kd.progress import progress_bar

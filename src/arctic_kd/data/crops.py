@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from arctic_kd.data.dataset import PairedSample
 from arctic_kd.data.frames import open_frames
 from arctic_kd.data.person import PersonTrack, PixelBox, person_track
 from arctic_kd.data.registration import FALLBACK_LEVELS, FITTED, NOMINAL
+from arctic_kd.data.samples import PairedSample
 from arctic_kd.errors import DataError
 
 OFF_FRAME = 0.25  # more than this fraction of a box's area outside its frame

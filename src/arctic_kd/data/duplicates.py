@@ -10,7 +10,7 @@ import os
 from collections import defaultdict
 from collections.abc import Sequence
 
-from arctic_kd.data.dataset import MODALITIES, PairedSample
+from arctic_kd.data.samples import MODALITIES, PairedSample
 
 
 def find_duplicates(train: Sequence[PairedSample], test: Sequence[PairedSample]) -> list[str]:

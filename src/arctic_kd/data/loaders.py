@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from arctic_kd.config import ConfigError, DataConfig
+from arctic_kd.config import DataConfig
 from arctic_kd.data import manifest, pkummd, protocols
 from arctic_kd.data.cache import FrameCache
-from arctic_kd.data.dataset import ClipLoader, PairedClipDataset, PairedSample
+from arctic_kd.data.cliploader import ClipLoader
+from arctic_kd.data.dataset import PairedClipDataset
 from arctic_kd.data.duplicates import find_duplicates
 from arctic_kd.data.manifest import read_manifest
 from arctic_kd.data.ntu import NtuSample, index_ntu
@@ -20,8 +21,9 @@ from arctic_kd.data.person import PersonTrack, carried_boxes, person_track
 from arctic_kd.data.pkummd import index_pkummd
 from arctic_kd.data.protocols import split
 from arctic_kd.data.registration import FITTED, fallback_registrations
+from arctic_kd.data.samples import PairedSample
 from arctic_kd.data.store import ClipStore, store_margin
-from arctic_kd.errors import DataError, shortlist
+from arctic_kd.errors import ConfigError, DataError, shortlist
 from arctic_kd.progress import progress_bar
 
 DATASET_PROTOCOLS = {
@@ -180,7 +182,7 @@ def make_loaders(
     With `config.cache` every video is decoded once, in `config.workers` processes, into `frame_cache`
     (pass the same cache to several stages to decode only once); clips are then cut in the main process.
     """
-    samples = _split_samples(config, modalities, progress)
+    samples = split_samples(config, modalities, progress)
     frame_cache, workers = _prepare_cache(
         config, samples.train + samples.test, modalities, frame_cache, progress
     )
@@ -193,7 +195,7 @@ def make_loaders(
         seed=seed,
         **common,
     )
-    test_set = PairedClipDataset(samples.test, train=False, **common)
+    test_set = test_dataset(config, samples.test, modalities, frame_cache)
     loader = _loader_options(config, workers)
     drop_last = len(train_set) >= config.batch_size  # a batch of one would break BatchNorm
     train = ClipLoader(train_set, config.batch_size, shuffle=True, drop_last=drop_last, seed=seed, **loader)
@@ -224,7 +226,7 @@ def make_view_loader(
 ) -> tuple[ClipLoader, list[str]]:
     """The test split with `config.test_clips` × `config.test_crops` views of every sample, view 0 being the
     single-clip test clip of `make_loaders` (see `engine.evaluate.evaluate_views`)."""
-    samples = _split_samples(config, modalities, progress)
+    samples = split_samples(config, modalities, progress)
     frame_cache, workers = _prepare_cache(config, samples.test, modalities, frame_cache, progress)
     try:
         test_set = PairedClipDataset(
@@ -239,13 +241,25 @@ def make_view_loader(
     return ClipLoader(test_set, config.batch_size, **_loader_options(config, workers)), samples.class_names
 
 
+def test_dataset(
+    config: DataConfig,
+    samples: Sequence[PairedSample],
+    modalities: Sequence[str],
+    frame_cache: FrameCache | None = None,
+) -> PairedClipDataset:
+    """The deterministic single-clip test clips of `samples` as `make_loaders` cuts them, so whatever shows
+    a network a clip outside training (`use.viz.activations`) shows it what its evaluation saw."""
+    return PairedClipDataset(samples, train=False, **_clip_options(config, modalities, frame_cache))
+
+
 def frame_cache_for(config: DataConfig) -> FrameCache | None:
     """The in-memory cache `config` asks for, to share between the loaders (and stages) of one run."""
     return FrameCache(config.cache_side) if config.cache and not config.store else None
 
 
-def _split_samples(config: DataConfig, modalities: Sequence[str], progress: bool) -> SplitSamples:
-    """The protocol's samples: from the clip store when `config.store` is set, else from the dataset."""
+def split_samples(config: DataConfig, modalities: Sequence[str], progress: bool) -> SplitSamples:
+    """The protocol's samples as training and evaluation read them, whatever the dataset kind: from the
+    clip store when `config.store` is set, else from the dataset (NTU layout, PKU-MMD or a manifest)."""
     if config.store:
         return stored_samples(config, modalities, progress)
     return protocol_samples(config, modalities, progress)

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from arctic_kd.data.dataset import MODALITIES, PairedSample
 from arctic_kd.data.ntu import read_class_names
+from arctic_kd.data.samples import MODALITIES, PairedSample
 from arctic_kd.errors import DataError
 
 REQUIRED = ("rgb_path", "ir_path", "label")

@@ -31,17 +31,10 @@ import numpy as np
 
 from arctic_kd.config import DataConfig
 from arctic_kd.data.clipfile import STORED_SUFFIX, write_clip_file
-from arctic_kd.data.dataset import (
-    MODALITIES,
-    BadSample,
-    PairedSample,
-    _check_durations,
-    _frame_range,
-    _relative_span,
-    person_region,
-)
+from arctic_kd.data.dataset import _check_durations, _frame_range, _relative_span, person_region
 from arctic_kd.data.frames import open_frames
 from arctic_kd.data.registration import crop_to_pixels, fov_affine, homogeneous
+from arctic_kd.data.samples import MODALITIES, BadSample, PairedSample
 from arctic_kd.data.transforms import apply_crop, crop_pixels
 from arctic_kd.data.workers import map_in_workers
 from arctic_kd.errors import DataError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from arctic_kd.config import ConfigError, DistillConfig
+from arctic_kd.config.distill import DistillConfig
 from arctic_kd.distill.afd import AFD
 from arctic_kd.distill.arctic import ARCTIC
 from arctic_kd.distill.at import AT
@@ -14,6 +14,7 @@ from arctic_kd.distill.fitnets import FitNets
 from arctic_kd.distill.kd import KD
 from arctic_kd.distill.rkd import RKD
 from arctic_kd.distill.sp import SP
+from arctic_kd.errors import ConfigError
 
 METHODS: dict[str, type[Distiller]] = {
     "arctic": ARCTIC,

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arctic_kd.config import AfdConfig, DistillConfig
+from arctic_kd.config.distill import AfdConfig, DistillConfig
 from arctic_kd.distill.base import MatchingDistiller, Outputs
 
 

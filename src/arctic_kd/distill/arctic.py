@@ -23,37 +23,21 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arctic_kd.config import ArmConfig, DistillConfig, KdConfig
+from arctic_kd.config.distill import ArmConfig, DistillConfig, KdConfig
 from arctic_kd.distill.base import Distiller, full_precision, kd_divergence
-
-
-@full_precision
-def similarity_rows(features: Tensor) -> Tensor:
-    """Row-normalised batch similarity matrix G = rownorm(Q Qᵀ) of flattened features (B, B), fp32."""
-    flat = features.float().flatten(1)
-    return F.normalize(flat @ flat.t(), dim=1)
-
-
-@full_precision
-def attention_map(features: Tensor, size: tuple[int, int, int] | None = None) -> Tensor:
-    """L2-normalised spatio-temporal attention mean_c F² (B, T·H·W), optionally resampled to `size`."""
-    energy = channel_energy(features)
-    return normalised_energies(energy if size is None else _resample(energy, size))[:, 0]
-
-
-@full_precision
-def channel_energy(features: Tensor) -> Tensor:
-    """mean_c F² (B, 1, T, H, W) in fp32: the costly half of an attention map, worth computing once."""
-    return features.float().pow(2).mean(dim=1, keepdim=True)
-
-
-@full_precision
-def normalised_energies(energies: Tensor) -> Tensor:
-    """K channel energies (B, K, T, H, W) as K L2-normalised attention maps (B, K, T·H·W)."""
-    return F.normalize(energies.float().flatten(2), dim=2)
+from arctic_kd.distill.maps import (
+    attention_map,
+    channel_energy,
+    class_maps,
+    grad_cam,
+    normalise_maps,
+    normalised_energies,
+    resample_energy,
+    similarity_rows,
+    warp_to,
+)
 
 
 class AttentionRelationMatching(nn.Module):
@@ -89,7 +73,7 @@ class AttentionRelationMatching(nn.Module):
         columns = []
         for t in self.stages:
             size = tuple(teacher[t].shape[2:])
-            resampled = torch.cat([_resample(energy, size) for energy in energies], dim=1)  # (B, S, T, H, W)
+            resampled = torch.cat([resample_energy(e, size) for e in energies], dim=1)  # (B, S, T, H, W)
             s_maps = normalised_energies(resampled)  # together: on CPU the step's cost is its op count
             columns.append((attention_map(teacher[t])[:, None] - s_maps).pow(2).sum(-1))
         return torch.stack(columns, dim=1)
@@ -100,42 +84,12 @@ class AttentionRelationMatching(nn.Module):
         return (alpha * self.distances(teacher, student)).sum(-1).mean(0).sum()
 
 
-def _resample(energy: Tensor, size: tuple[int, int, int]) -> Tensor:
-    if tuple(energy.shape[2:]) == tuple(size):
-        return energy
-    return F.interpolate(energy, size=size, mode="trilinear", align_corners=False)
-
-
 def _embedding(channels: int, dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(channels, dim), nn.BatchNorm1d(dim))
 
 
 def _pool(features: Tensor) -> Tensor:
     return features.float().mean(dim=(2, 3, 4))
-
-
-@full_precision
-def normalise_maps(maps: Tensor) -> Tensor:
-    """Per-sample min-max normalisation to [0, 1] over all positions; a flat map becomes zeros."""
-    flat = maps.float().flatten(1)
-    low, high = flat.min(dim=1, keepdim=True).values, flat.max(dim=1, keepdim=True).values
-    return ((flat - low) / (high - low).clamp_min(1e-6)).view_as(maps)
-
-
-@full_precision
-def warp_to(maps: Tensor, size: tuple[int, int, int], theta: Tensor | None = None) -> Tensor:
-    """Resample (B, T, H, W) maps to `size`; with `theta` (B, 2, 3), an affine map from the target's
-    normalised image coordinates to the source's (RGB→IR registration), applied to every frame."""
-    maps = maps.float()[:, None]
-    if theta is None:
-        return F.interpolate(maps, size=size, mode="trilinear", align_corners=False)[:, 0]
-    batch = maps.shape[0]
-    affine = torch.zeros(batch, 3, 4, dtype=maps.dtype, device=maps.device)
-    affine[:, :2, :2] = theta[:, :, :2].to(maps)
-    affine[:, :2, 3] = theta[:, :, 2].to(maps)
-    affine[:, 2, 2] = 1.0
-    grid = F.affine_grid(affine, [batch, 1, *size], align_corners=False)
-    return F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[:, 0]
 
 
 def activation_region_loss(teacher_maps: Tensor, student_maps: Tensor, rho: float) -> Tensor:
@@ -155,24 +109,6 @@ def activation_region_losses(teacher_maps: Tensor, student_maps: Tensor, rho: fl
     region.scatter_(1, student.detach().topk(k, dim=1).indices, True)
     squared = (teacher - student).pow(2) * region
     return squared.sum(1) / region.sum(1)
-
-
-@full_precision
-def grad_cam(logits: Tensor, features: dict[str, Tensor], stages: tuple[str, ...], classes: Tensor) -> Tensor:
-    """Grad-CAM maps of `classes` at several stages, each resampled to the last stage's size and averaged.
-
-    Channel weights are detached (standard practice), so a student's maps stay differentiable through its
-    features without second-order gradients.
-    """
-    score = logits.gather(1, classes[:, None]).sum()
-    grads = torch.autograd.grad(score, [features[s] for s in stages], retain_graph=True)
-    size = tuple(features[stages[-1]].shape[2:])
-    maps = []
-    for stage, grad in zip(stages, grads, strict=True):
-        weights = grad.float().mean(dim=(2, 3, 4), keepdim=True).detach()
-        cam = F.relu((weights * features[stage].float()).sum(1))
-        maps.append(normalise_maps(warp_to(cam, size)))
-    return torch.stack(maps).mean(0)
 
 
 @full_precision
@@ -267,12 +203,3 @@ class ARCTIC(Distiller):
         if use_gradcam:
             return grad_cam(logits, features, self.config.arc.gradcam_stages, classes)
         return class_maps(self.student, features["layer4"], classes, self.config.arc.fixed_classifier)
-
-
-@full_precision
-def class_maps(
-    model: nn.Module, last_stage: Tensor, classes: Tensor, fixed_classifier: bool = False
-) -> Tensor:
-    """The class activation map of one class per sample: (B, T, H, W)."""
-    cams = model.class_activation_map(last_stage.float(), fixed_classifier)
-    return cams[torch.arange(len(classes), device=cams.device), classes]

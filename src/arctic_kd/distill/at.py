@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from arctic_kd.config import DistillConfig
-from arctic_kd.distill.arctic import attention_map
+from arctic_kd.config.distill import DistillConfig
 from arctic_kd.distill.base import MatchingDistiller, Outputs, summed_over_stages
+from arctic_kd.distill.maps import attention_map
 
 
 def attention_transfer(teacher: Tensor, student: Tensor) -> Tensor:

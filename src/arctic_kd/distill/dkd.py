@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arctic_kd.config import DistillConfig
+from arctic_kd.config.distill import DistillConfig
 from arctic_kd.distill.base import MatchingDistiller, Outputs
 
 

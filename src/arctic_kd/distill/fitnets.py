@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from arctic_kd.config import DistillConfig
+from arctic_kd.config.distill import DistillConfig
 from arctic_kd.distill.base import MatchingDistiller, Outputs
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from arctic_kd.config import DistillConfig
+from arctic_kd.config.distill import DistillConfig
 from arctic_kd.distill.base import MatchingDistiller, Outputs, kd_divergence
 
 

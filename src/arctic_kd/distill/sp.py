@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from arctic_kd.config import DistillConfig
-from arctic_kd.distill.arctic import similarity_rows
+from arctic_kd.config.distill import DistillConfig
 from arctic_kd.distill.base import MatchingDistiller, Outputs, summed_over_stages
+from arctic_kd.distill.maps import similarity_rows
 
 
 def similarity_preserving(teacher: Tensor, student: Tensor) -> Tensor:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from arctic_kd.errors import ArcticError, DataError, os_error
-from arctic_kd.models import video_resnet
+from arctic_kd.models.factory import build_model
 from arctic_kd.models.pretrained import load_torch_file
 
 FORMAT = "arctic-kd/1"
@@ -64,30 +64,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise DataError(path, f"not an arctic-kd checkpoint (expected format {FORMAT!r})")
     return checkpoint
-
-
-def model_spec(
-    arch: str, depth: int, width: float, dropout: float, in_channels: int, num_classes: int
-) -> dict:
-    return {
-        "arch": arch,
-        "depth": depth,
-        "width": width,
-        "dropout": dropout,
-        "in_channels": in_channels,
-        "num_classes": num_classes,
-    }
-
-
-def build_model(spec: dict[str, Any]) -> nn.Module:
-    return video_resnet(
-        spec["arch"],
-        spec["depth"],
-        num_classes=spec["num_classes"],
-        in_channels=spec["in_channels"],
-        width=spec["width"],
-        dropout=spec["dropout"],
-    )
 
 
 def model_from_checkpoint(checkpoint: dict[str, Any]) -> nn.Module:

@@ -16,19 +16,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from arctic_kd.config import Config, ModelConfig, OptimConfig, method_sections
+from arctic_kd.config import Config, ModelConfig, OptimConfig
+from arctic_kd.config.distill import method_sections
 from arctic_kd.data.cache import FrameCache
-from arctic_kd.data.dataset import check_batch_split
+from arctic_kd.data.cliploader import check_batch_split
 from arctic_kd.data.loaders import frame_cache_for, make_loaders, make_view_loader
 from arctic_kd.distill import build_distiller
+from arctic_kd.distill.agreement import AgreementMeter
 from arctic_kd.distill.base import Vanilla
 from arctic_kd.engine import distributed
-from arctic_kd.engine.checkpoint import build_model, load_checkpoint, model_from_checkpoint, model_spec
+from arctic_kd.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from arctic_kd.engine.distributed import DistContext, resolve_device
-from arctic_kd.engine.evaluate import AgreementMeter, evaluate_views, sum_over_processes
+from arctic_kd.engine.evaluate import evaluate_views, sum_over_processes
 from arctic_kd.engine.precision import autocast, autocast_dtype
 from arctic_kd.engine.train import fit, require_test_clips
 from arctic_kd.errors import ArcticError
+from arctic_kd.models.factory import build_model, model_spec
 from arctic_kd.models.pretrained import load_pretrained
 from arctic_kd.progress import say
 
@@ -257,8 +260,8 @@ def run_eval(
 ) -> dict:
     """Test-split accuracy of a checkpoint on the dataset and protocol of `config.data`: single-clip at the
     top level, multi-view (`data.test_clips` × `data.test_crops`) under "multiview". With a teacher, also
-    how closely the checkpoint's activation maps follow the teacher's (`evaluate.AgreementMeter`), measured
-    in the same pass, so the test clips are decoded once."""
+    how closely the checkpoint's activation maps follow the teacher's (`distill.agreement.AgreementMeter`),
+    measured in the same pass as its `on_batch` hook, so the test clips are decoded once."""
     checkpoint = load_checkpoint(checkpoint_path)
     modality = checkpoint["modality"]
     teacher = None if teacher_path is None else _agreement_teacher(teacher_path, checkpoint)

@@ -10,70 +10,26 @@ continues a killed run where its last checkpoint left it: bit for bit in determi
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
-from torch import Tensor, nn
-from torch.nn.parallel import DistributedDataParallel
+from torch import nn
 
-from arctic_kd.config import Config, OptimConfig
+from arctic_kd.config import Config
 from arctic_kd.distill.base import Distiller
 from arctic_kd.engine import distributed
 from arctic_kd.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from arctic_kd.engine.distributed import DistContext
 from arctic_kd.engine.evaluate import evaluate, sum_over_processes
-from arctic_kd.engine.precision import autocast, autocast_dtype, avoids_onednn, backward_kernels
+from arctic_kd.engine.precision import avoids_onednn
+from arctic_kd.engine.setup import Run, prepare_run
 from arctic_kd.errors import ArcticError, DataError, shortlist
 from arctic_kd.progress import progress_bar, say, say_once
-from arctic_kd.viz.curves import plot_learning_curves
-
-
-def build_optimizer(parameters: Iterable[nn.Parameter], config: OptimConfig) -> torch.optim.Optimizer:
-    """SGD (Nesterov) or AdamW; no weight decay on biases and normalisation weights."""
-    decay, no_decay = [], []
-    for p in parameters:
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0)
-    return torch.optim.AdamW(groups, lr=config.lr)
-
-
-def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
-    """Learning-rate factor per step: linear warm-up to 1, then cosine decay to 0."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
-
-
-class TrainableModules(nn.Module):
-    """The student and the method's own modules: what DistributedDataParallel synchronises. The teacher is
-    deliberately not a submodule (frozen, it has no gradients to reduce and buffers to broadcast)."""
-
-    def __init__(self, distiller: Distiller) -> None:
-        super().__init__()
-        self.student = distiller.student
-        self.extras = distiller.extra_modules()
-        object.__setattr__(self, "distiller", distiller)  # not registered: keeps the teacher out of DDP
-
-    def forward(self, batch: dict) -> tuple[Tensor, dict[str, Tensor]]:
-        return self.distiller.forward_train(batch)
 
 
 @dataclass
@@ -88,37 +44,6 @@ class _Progress:
     sums: dict[str, float] = field(default_factory=dict)  # loss sums of the epoch in progress
     count: int = 0  # batches behind `sums`
     short_batches: int = 0  # training batches left with one clip by skipped samples, not trained on
-
-
-@dataclass
-class _Run:
-    """Everything one `fit` call trains with."""
-
-    distiller: Distiller
-    model: nn.Module  # `TrainableModules`, wrapped in DDP when distributed
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    scaler: torch.amp.GradScaler
-    dtype: torch.dtype | None
-    channels_last: bool
-    context: DistContext
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        return autocast(self.dtype, self.context.device)
-
-    def backward_kernels(self) -> contextlib.AbstractContextManager:
-        return backward_kernels(self.dtype, self.context.device)
-
-    def to_device(self, batch: dict) -> dict:
-        def move(value: Any) -> Any:
-            if not torch.is_tensor(value):
-                return value
-            value = value.to(self.context.device, non_blocking=True)
-            if self.channels_last and value.dim() == 5:
-                value = value.contiguous(memory_format=torch.channels_last_3d)
-            return value
-
-        return {k: move(v) for k, v in batch.items()}
 
 
 def fit(
@@ -136,11 +61,14 @@ def fit(
 ) -> dict:
     """Train `distiller.student` (and the method's modules); returns the best and the final test metrics.
 
+    The per-epoch records go to `run_dir/metrics.jsonl`, returned as `metrics_log` by the process that wrote
+    it (None on the others); drawing them is the caller's business (`use.viz.curves.plot_run_curves`).
+
     `train_batches`/`test_batches` are this process's shares (see `ClipLoader.shard`). A resume whose
     optimisation settings differ from the checkpoint's is refused unless `schedule_change`.
     """
     progress = progress and context.is_main
-    run = _prepare(distiller, config, context, len(train_batches))
+    run = prepare_run(distiller, config, context, len(train_batches))
     if progress and avoids_onednn(run.dtype, context.device):
         say_once(
             "train.precision=bf16: this CPU's oneDNN gets the bf16 Conv3d weight gradient wrong, so backward "
@@ -199,10 +127,9 @@ def fit(
             tested_text = f"  test top-1 {metrics['top1']:.1f}  top-5 {metrics['top5']:.1f}" if tested else ""
             say(f"epoch {epoch}/{config.optim.epochs}: loss {losses['total']:.3f}{tested_text}")
     log.close()
-    if context.is_main:
-        plot_learning_curves(run_dir / "metrics.jsonl", run_dir / "curves.png")  # matplotlib's Agg canvas
     distributed.barrier(context)
-    return {"best": state.best, "final": state.final, "seconds": elapsed()}
+    metrics_log = run_dir / "metrics.jsonl" if context.is_main else None
+    return {"best": state.best, "final": state.final, "seconds": elapsed(), "metrics_log": metrics_log}
 
 
 def _visible_to_all(path: Path, context: DistContext) -> bool:
@@ -216,32 +143,7 @@ def _visible_to_all(path: Path, context: DistContext) -> bool:
     return seen > 0
 
 
-def _prepare(distiller: Distiller, config: Config, context: DistContext, steps_per_epoch: int) -> _Run:
-    device = context.device
-    if config.train.sync_batchnorm and context.distributed:
-        distiller.student = distributed.convert_sync_batchnorm(distiller.student, device)
-        for name, module in distiller.extra_modules().items():
-            setattr(distiller, name, distributed.convert_sync_batchnorm(module, device))
-    channels_last = config.train.channels_last and device.type == "cuda"
-    distiller.to(device)
-    if channels_last:
-        distiller.to(memory_format=torch.channels_last_3d)
-    model: nn.Module = TrainableModules(distiller)
-    if context.distributed:
-        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = build_optimizer(distiller.trainable_parameters(), config.optim)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        warmup_cosine(
-            config.optim.epochs * steps_per_epoch, round(config.optim.warmup_epochs * steps_per_epoch)
-        ),
-    )
-    dtype = autocast_dtype(config.train.precision, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    return _Run(distiller, model, optimizer, scheduler, scaler, dtype, channels_last, context)
-
-
-def _payload(extra: dict, run: _Run, state: _Progress, loader, seconds: float | None = None) -> dict:
+def _payload(extra: dict, run: Run, state: _Progress, loader, seconds: float | None = None) -> dict:
     """A checkpoint: the deployable student, plus (for `last.pt`, given `seconds`) the training state."""
     payload = {
         **extra,
@@ -268,7 +170,7 @@ def _payload(extra: dict, run: _Run, state: _Progress, loader, seconds: float | 
     return payload
 
 
-def _restore(checkpoint: dict, run: _Run, loader) -> _Progress:
+def _restore(checkpoint: dict, run: Run, loader) -> _Progress:
     if "resume" not in checkpoint:
         raise ArcticError("last.pt holds no training state to resume from (written by an older version)")
     saved = checkpoint["resume"]
@@ -293,7 +195,7 @@ def _restore(checkpoint: dict, run: _Run, loader) -> _Progress:
 
 
 def _train_epoch(
-    run: _Run, batches, config: Config, state: _Progress, epoch: int, save_last: Callable[[], None], progress
+    run: Run, batches, config: Config, state: _Progress, epoch: int, save_last: Callable[[], None], progress
 ) -> dict[str, float]:
     """One pass (or the rest of one, after a resume); the epoch's mean losses over every process."""
     run.distiller.train()
@@ -335,7 +237,7 @@ def _train_epoch(
     return {n: float(v) / max(float(totals[-1]), 1.0) for n, v in zip(names, totals[:-1], strict=True)}
 
 
-def _evaluate(run: _Run, batches, num_classes: int) -> dict:
+def _evaluate(run: Run, batches, num_classes: int) -> dict:
     """Test metrics of the student over every process's share: each test clip counted exactly once."""
     with run.autocast():
         metrics = evaluate(
@@ -450,13 +352,13 @@ def check_same_schedule(checkpoint: dict, config: Config, steps_per_epoch: int, 
         )
 
 
-def _needs_pairs(run: _Run) -> bool:
+def _needs_pairs(run: Run) -> bool:
     """Whether the method normalises over a batch of vectors (BatchNorm1d: ARM's and AFD's embeddings),
     which a batch of one clip cannot train."""
     return any(isinstance(m, nn.BatchNorm1d) for m in run.distiller.extra_modules().modules())
 
 
-def _too_short(batch: dict, run: _Run) -> bool:
+def _too_short(batch: dict, run: Run) -> bool:
     """A training batch of a single clip (what skipped bad samples can leave) when the method needs pairs:
     passed over and counted; under torchrun, skipped by every process when any has one."""
     short = len(batch["label"]) < 2

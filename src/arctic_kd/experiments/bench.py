@@ -17,11 +17,12 @@ from typing import Any, Literal
 
 import yaml
 
-from arctic_kd.config import Config, ConfigError, DataConfig, from_dict, load_config, plain_dict
+from arctic_kd.config import Config, DataConfig, load_config
+from arctic_kd.config.typed import from_dict, plain_dict
 from arctic_kd.data.protocols import PROTOCOLS
 from arctic_kd.data.synth import SynthConfig, describe_settings
-from arctic_kd.data.synth.dataset import is_foreign_folder
-from arctic_kd.errors import ArcticError
+from arctic_kd.data.synth.folder import is_foreign_folder
+from arctic_kd.errors import ArcticError, ConfigError
 from arctic_kd.experiments.demo import ensure_synthetic
 from arctic_kd.experiments.runner import TEACHER, PlannedRun, RunRecord, run_all, with_overrides
 from arctic_kd.experiments.stats import REFERENCE, gap_recovered, mean_std, paired_difference

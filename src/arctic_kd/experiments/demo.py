@@ -16,7 +16,7 @@ from pathlib import Path
 
 from arctic_kd.config import Config
 from arctic_kd.data.synth import SynthConfig, describe_settings, differences, generate
-from arctic_kd.data.synth.dataset import recorded_render, refuse_foreign_folder
+from arctic_kd.data.synth.folder import recorded_render, refuse_foreign_folder
 from arctic_kd.errors import ArcticError
 from arctic_kd.experiments.runner import TEACHER, PlannedRun, RunRecord, run_all
 from arctic_kd.experiments.stats import gap_recovered

@@ -19,11 +19,12 @@ from typing import Any
 
 import torch
 
-from arctic_kd.config import Config, ConfigError, ModelConfig, apply_overrides, config_from_dict
+from arctic_kd.config import Config, ModelConfig, apply_overrides, config_from_dict
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.engine.stages import Stage, run_distill, run_train, teacher_optim, what_it_reads
-from arctic_kd.errors import ArcticError
+from arctic_kd.errors import ArcticError, ConfigError
 from arctic_kd.progress import say
+from arctic_kd.use.viz.curves import plot_run_curves
 
 TEACHER = "rgb_teacher"  # the RGB teacher's run (and folder) name, next to the runs that learn from it
 
@@ -248,6 +249,7 @@ def _train(run: PlannedRun, cache: FrameCache | None, progress: bool, record: bo
         outcome = run_distill(run.config, run.folder, cache, progress)
     else:
         outcome = run_train(run.config, run.modality, run.folder, cache, progress)
+    plot_run_curves(outcome)
     final = outcome["final"]
     result = RunRecord(
         run.name,

@@ -31,15 +31,8 @@ import numpy as np
 from arctic_kd.config import PkuMmdConfig
 from arctic_kd.data.ntu import SampleName
 from arctic_kd.data.synth import render
-from arctic_kd.data.synth.dataset import (
-    CLASS_FILE,
-    META_FILE,
-    SynthConfig,
-    _backgrounds,
-    claim_folder,
-    read_marker,
-    render_take,
-)
+from arctic_kd.data.synth.dataset import SynthConfig, _backgrounds, render_take
+from arctic_kd.data.synth.folder import CLASS_FILE, META_FILE, claim_folder, read_marker
 from arctic_kd.data.video import VideoWriter
 from arctic_kd.data.workers import map_in_workers
 from arctic_kd.progress import progress_bar

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from arctic_kd.engine.checkpoint import load_checkpoint
 from arctic_kd.errors import DataError
-from arctic_kd.viz import save_figure
+from arctic_kd.use.viz import save_figure
 
 MAX_ANNOTATED_CLASSES = 30  # beyond this, cell counts are unreadable
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import yaml
 
 from arctic_kd.engine.checkpoint import load_checkpoint
-from arctic_kd.engine.predict import checkpoint_config
 from arctic_kd.engine.stages import run_eval
 from arctic_kd.errors import ArcticError, DataError
-from arctic_kd.viz.activations import collect_panels, load_model, plot_activation_grid
-from arctic_kd.viz.confusion import plot_checkpoint_confusion
-from arctic_kd.viz.curves import plot_learning_curves, read_metrics
+from arctic_kd.use.predict import checkpoint_config
+from arctic_kd.use.viz.activations import collect_panels, load_model, plot_activation_grid
+from arctic_kd.use.viz.confusion import plot_checkpoint_confusion
+from arctic_kd.use.viz.curves import plot_learning_curves, read_metrics
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }

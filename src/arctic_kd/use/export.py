@@ -24,8 +24,8 @@ from torch import Tensor, nn
 from arctic_kd.data.transforms import MODALITY_STATS
 from arctic_kd.data.video import VideoReader
 from arctic_kd.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from arctic_kd.engine.predict import ClipRecipe, checkpoint_config, video_files
 from arctic_kd.errors import ArcticError, os_error
+from arctic_kd.use.predict import ClipRecipe, checkpoint_config, video_files
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}

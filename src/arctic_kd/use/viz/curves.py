@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from arctic_kd.errors import DataError
-from arctic_kd.viz import save_figure
+from arctic_kd.use.viz import save_figure
 
 _ACCURACY_NAMES = {"top1": "top-1", "top5": "top-5", "mean_class": "mean class"}
 
@@ -79,3 +79,10 @@ def plot_learning_curves(metrics_jsonl: Path, out_png: Path) -> Path:
             axes.legend(fontsize=8)
     figure.suptitle(f"learning curves: {Path(metrics_jsonl).parent.name or metrics_jsonl}")
     return save_figure(figure, out_png)
+
+
+def plot_run_curves(result: dict) -> Path | None:
+    """`curves.png` beside the `metrics.jsonl` a finished training stage left (`fit`'s `metrics_log`), so
+    every run folder gets its curves; None on the processes of a torchrun that wrote no log."""
+    log = result["metrics_log"]
+    return plot_learning_curves(log, log.parent / "curves.png") if log else None

@@ -22,16 +22,14 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 from torch import Tensor, nn
 
-from arctic_kd.config import Config
-from arctic_kd.data.dataset import BadSample, PairedClipDataset
-from arctic_kd.data.loaders import paired_samples
-from arctic_kd.data.ntu import NtuSample, index_ntu
-from arctic_kd.data.protocols import split
-from arctic_kd.distill.arctic import normalise_maps, warp_to
+from arctic_kd.config import Config, DataConfig
+from arctic_kd.data.loaders import split_samples, test_dataset
+from arctic_kd.data.samples import BadSample, PairedSample
+from arctic_kd.distill.maps import normalise_maps, warp_to
 from arctic_kd.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from arctic_kd.engine.predict import checkpoint_config
 from arctic_kd.errors import ArcticError
-from arctic_kd.viz import save_figure
+from arctic_kd.use.predict import checkpoint_config
+from arctic_kd.use.viz import save_figure
 
 COLORMAP = "jet"
 ALPHA = 0.45  # map opacity over the frame: the figure stays visible under the hottest regions
@@ -101,22 +99,20 @@ def overlay(frames: np.ndarray, maps: np.ndarray) -> np.ndarray:
     return np.clip((1 - ALPHA) * frames + ALPHA * coloured, 0.0, 1.0)
 
 
-def split_test_samples(config: Config, modalities: Sequence[str]) -> dict[str, NtuSample]:
-    """The test split of the config's protocol, by sample id, among samples that have `modalities`."""
-    index = index_ntu(config.data.root)
-    by_name = {s.name: s for s in index.complete(tuple(modalities))}
-    _, test = split(by_name, config.data.protocol, config.data.drop_missing_skeletons)
-    return {str(name): by_name[name] for name in test}
+def split_test_samples(data: DataConfig, modalities: Sequence[str]) -> dict[str, PairedSample]:
+    """The test split of the config's protocol, by sample id, among samples that have `modalities`: read
+    through the loaders, as evaluation reads it, so any dataset kind (NTU layout, PKU-MMD, manifest) works."""
+    return {sample.sample_id: sample for sample in split_samples(data, modalities, progress=False).test}
 
 
-def choose_samples(samples: dict[str, NtuSample], count: int) -> list[str]:
+def choose_samples(samples: dict[str, PairedSample], count: int) -> list[str]:
     """Up to `count` samples, one per class in class order before any class repeats."""
     chosen: list[str] = []
-    remaining = sorted(samples, key=lambda s: (samples[s].name.label, s))
+    remaining = sorted(samples, key=lambda s: (samples[s].label, s))
     while remaining and len(chosen) < count:
         seen: set[int] = set()
         for sample_id in list(remaining):
-            label = samples[sample_id].name.label
+            label = samples[sample_id].label
             if label not in seen and len(chosen) < count:
                 seen.add(label)
                 chosen.append(sample_id)
@@ -124,20 +120,9 @@ def choose_samples(samples: dict[str, NtuSample], count: int) -> list[str]:
     return chosen
 
 
-def model_clip(model: LoadedModel, sample: NtuSample) -> Tensor:
+def model_clip(model: LoadedModel, sample: PairedSample) -> Tensor:
     """The sample's test clip as evaluation gives it to this model (its own config's data settings)."""
-    data = model.config.data
-    entry = paired_samples([sample], data.person_crop)[0]
-    dataset = PairedClipDataset(
-        [entry],
-        num_frames=data.num_frames,
-        modalities=(model.modality,),
-        rgb_size=(data.rgb_size,) * 2,
-        ir_size=(data.ir_size,) * 2,
-        person_margin=data.person_margin,
-        standardised=data.standardise,
-    )
-    item = dataset[0]
+    item = test_dataset(model.config.data, [sample], (model.modality,))[0]
     if isinstance(item, BadSample):
         raise item.error()
     return item[model.modality]
@@ -156,28 +141,33 @@ def collect_panels(
     for model in models[1:]:
         if model.class_names != class_names:
             raise ArcticError(f"{model.name} was trained on other classes than {models[0].name}")
-    config = models[0].config
+    data = models[0].config.data
     if data_root is not None:
-        config = replace(config, data=replace(config.data, root=str(data_root)))
-    samples = split_test_samples(config, sorted({m.modality for m in models}))
+        data = replace(data, root=str(data_root))
+    modalities = sorted({m.modality for m in models})
+    samples = split_test_samples(data, modalities)
     unknown = [s for s in sample_ids if s not in samples]
     if unknown:
         raise ArcticError(
-            f"{unknown[0]} is not a test sample of {config.data.root} ({config.data.protocol}); "
+            f"{unknown[0]} is not a test sample of {data.root} ({data.protocol}); "
             f"e.g. {', '.join(sorted(samples)[:3])}"
         )
     chosen = list(sample_ids) or choose_samples(samples, num_samples)
+    # each network reads the samples as its own run did: person crops or whole frames
+    as_read = {data.person_crop: samples}
+    for crop in {m.config.data.person_crop for m in models} - set(as_read):
+        as_read[crop] = split_test_samples(replace(data, person_crop=crop), modalities)
     result = []
     for sample_id in chosen:
-        sample = samples[sample_id]
+        label = samples[sample_id].label
         panels = []
         for model in models:
-            clip = model_clip(model, sample)
-            maps, probs = activation_maps(model.model, clip, sample.name.label)
+            clip = model_clip(model, as_read[model.config.data.person_crop][sample_id])
+            maps, probs = activation_maps(model.model, clip, label)
             best = int(probs.argmax())
             frames = display_frames(clip)
             panels.append(Panel(model.name, frames, maps, class_names[best], float(probs[best])))
-        result.append(SamplePanels(sample_id, class_names[sample.name.label], panels))
+        result.append(SamplePanels(sample_id, class_names[label], panels))
     return result
 
 
