@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from arctic_kd.config.typed import at_least, fraction, positive, rule
 from arctic_kd.errors import ConfigValueError
@@ -28,6 +28,15 @@ def _stages(key: str, stages: tuple[str, ...]) -> None:
     rule(ok, key, "distinct stage names (at least one)", list(stages))
 
 
+def _weighted_stages(section: str, config: Any) -> None:
+    """The checks of a section that weighs a loss over matched stages (ARM, AT, SP, AFD): weight ≥ 0,
+    distinct stages and, where it learns an embedding, dim ≥ 1."""
+    at_least(section, config, 0, "weight")
+    if hasattr(config, "dim"):
+        at_least(section, config, 1, "dim")
+    _stages(f"{section}.stages", config.stages)
+
+
 @dataclass
 class ArmConfig:
     """Attention-based relation matching between every teacher and every student stage."""
@@ -38,9 +47,7 @@ class ArmConfig:
     stages: tuple[Stage, ...] = ("layer1", "layer2", "layer3", "layer4")
 
     def __post_init__(self) -> None:
-        at_least("distill.arm", self, 0, "weight")
-        at_least("distill.arm", self, 1, "dim")
-        _stages("distill.arm.stages", self.stages)
+        _weighted_stages("distill.arm", self)
 
 
 @dataclass
@@ -105,8 +112,7 @@ class AtConfig:
     stages: tuple[Stage, ...] = ALL_STAGES
 
     def __post_init__(self) -> None:
-        at_least("distill.at", self, 0, "weight")
-        _stages("distill.at.stages", self.stages)
+        _weighted_stages("distill.at", self)
 
 
 @dataclass
@@ -117,8 +123,7 @@ class SpConfig:
     stages: tuple[Stage, ...] = ("layer4",)
 
     def __post_init__(self) -> None:
-        at_least("distill.sp", self, 0, "weight")
-        _stages("distill.sp.stages", self.stages)
+        _weighted_stages("distill.sp", self)
 
 
 @dataclass
@@ -142,9 +147,7 @@ class AfdConfig:
     stages: tuple[Stage, ...] = ALL_STAGES
 
     def __post_init__(self) -> None:
-        at_least("distill.afd", self, 0, "weight")
-        at_least("distill.afd", self, 1, "dim")
-        _stages("distill.afd.stages", self.stages)
+        _weighted_stages("distill.afd", self)
 
 
 @dataclass

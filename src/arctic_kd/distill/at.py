@@ -10,10 +10,9 @@ to the teacher's (T, H, W) before normalising.
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from arctic_kd.config.distill import DistillConfig
-from arctic_kd.distill.base import MatchingDistiller, Outputs, summed_over_stages
+from arctic_kd.distill.base import SummedOverStages
 from arctic_kd.distill.maps import attention_map
 
 
@@ -23,13 +22,6 @@ def attention_transfer(teacher: Tensor, student: Tensor) -> Tensor:
     return (attention_map(student, size) - attention_map(teacher)).pow(2).mean()
 
 
-class AT(MatchingDistiller):
-    def __init__(
-        self, student: nn.Module, teacher: nn.Module, config: DistillConfig, label_smoothing: float = 0.0
-    ):
-        super().__init__(student, teacher, label_smoothing=label_smoothing)
-        self.settings = config.at
-
-    def distill_losses(self, teacher: Outputs, student: Outputs, labels: Tensor) -> dict[str, Tensor]:
-        summed = summed_over_stages(attention_transfer, teacher, student, self.settings.stages)
-        return {"at": self.settings.weight * summed}
+class AT(SummedOverStages):
+    name = "at"
+    stage_loss = staticmethod(attention_transfer)

@@ -8,13 +8,15 @@ is the same shape (`Vanilla`), so one training loop serves teachers, baselines a
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import ClassVar, ParamSpec, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from arctic_kd.config.distill import DistillConfig
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -94,14 +96,6 @@ class Outputs:
     features: dict[str, Tensor]
 
 
-def summed_over_stages(
-    stage_loss: Callable[[Tensor, Tensor], Tensor], teacher: Outputs, student: Outputs, stages: Iterable[str]
-) -> Tensor:
-    """Σ over `stages` of `stage_loss(teacher map, student map)`: the form of the methods (AT, SP) that
-    compare each configured stage on its own and add the stages up before weighting."""
-    return torch.stack([stage_loss(teacher.features[s], student.features[s]) for s in stages]).sum()
-
-
 class MatchingDistiller(Distiller):
     """The shape of the baselines: weighted CE on the label plus losses comparing student and teacher.
 
@@ -120,6 +114,27 @@ class MatchingDistiller(Distiller):
 
     def distill_losses(self, teacher: Outputs, student: Outputs, labels: Tensor) -> dict[str, Tensor]:
         raise NotImplementedError
+
+
+class SummedOverStages(MatchingDistiller):
+    """The methods (AT, SP) that compare each configured stage on its own with one `stage_loss` and add the
+    stages up before weighting: `name` is both the loss's key and the method's config section."""
+
+    name: ClassVar[str]
+
+    def __init__(
+        self, student: nn.Module, teacher: nn.Module, config: DistillConfig, label_smoothing: float = 0.0
+    ):
+        super().__init__(student, teacher, label_smoothing=label_smoothing)
+        self.settings = getattr(config, self.name)
+
+    @staticmethod
+    def stage_loss(teacher: Tensor, student: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def distill_losses(self, teacher: Outputs, student: Outputs, labels: Tensor) -> dict[str, Tensor]:
+        losses = [self.stage_loss(teacher.features[s], student.features[s]) for s in self.settings.stages]
+        return {self.name: self.settings.weight * torch.stack(losses).sum()}
 
 
 class Vanilla(Distiller):

@@ -8,10 +8,9 @@ pair. Published default γ = 3000 on the last stage's output, as in the paper an
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from arctic_kd.config.distill import DistillConfig
-from arctic_kd.distill.base import MatchingDistiller, Outputs, summed_over_stages
+from arctic_kd.distill.base import SummedOverStages
 from arctic_kd.distill.maps import similarity_rows
 
 
@@ -21,13 +20,6 @@ def similarity_preserving(teacher: Tensor, student: Tensor) -> Tensor:
     return (similarity_rows(teacher) - similarity_rows(student)).pow(2).sum() / batch**2
 
 
-class SP(MatchingDistiller):
-    def __init__(
-        self, student: nn.Module, teacher: nn.Module, config: DistillConfig, label_smoothing: float = 0.0
-    ):
-        super().__init__(student, teacher, label_smoothing=label_smoothing)
-        self.settings = config.sp
-
-    def distill_losses(self, teacher: Outputs, student: Outputs, labels: Tensor) -> dict[str, Tensor]:
-        summed = summed_over_stages(similarity_preserving, teacher, student, self.settings.stages)
-        return {"sp": self.settings.weight * summed}
+class SP(SummedOverStages):
+    name = "sp"
+    stage_loss = staticmethod(similarity_preserving)
