@@ -159,11 +159,15 @@ class TrainConfig:
     tensorboard: bool = True  # TensorBoard event files in OUT/tensorboard, beside metrics.jsonl
     eval_every: int = 1  # test every N epochs (and always after the last): evaluation is not free
     checkpoint_every: int = 0  # also write last.pt every N training steps (0: at the end of each epoch only)
+    # train the RGB teacher from this many seeds (seed, seed+1, …) and keep the best on held-out data:
+    # k times the teacher's training time, against a seed that happens to train badly
+    restarts: int = 1
 
     def __post_init__(self) -> None:
         if self.eval_every < 1:
             raise ConfigValueError(f"train.eval_every must be at least 1 (epochs), got {self.eval_every}")
         at_least("train", self, 0, "checkpoint_every")
+        at_least("train", self, 1, "restarts")
 
 
 @dataclass

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Literal
 
@@ -28,8 +29,9 @@ from arctic_kd.engine import distributed
 from arctic_kd.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from arctic_kd.engine.distributed import DistContext, resolve_device
 from arctic_kd.engine.evaluate import evaluate_views, sum_over_processes
+from arctic_kd.engine.health import checkpoint_health, teacher_warnings, warning_lines
 from arctic_kd.engine.precision import autocast, autocast_dtype
-from arctic_kd.engine.train import fit, require_test_clips
+from arctic_kd.engine.train import fit, require_test_clips, training_losses
 from arctic_kd.errors import ArcticError
 from arctic_kd.models.factory import build_model, model_spec
 from arctic_kd.models.pretrained import load_pretrained
@@ -109,10 +111,66 @@ def run_train(
     """Cross-entropy on one modality: `rgb` trains the teacher (config.teacher), `ir` the IR-only baseline.
 
     Under `torchrun`, every process runs this; `resume` continues from `run_dir/last.pt` when there is one
-    (refused when the optimisation settings changed, unless `schedule_change`).
+    (refused when the optimisation settings changed, unless `schedule_change`). The teacher is checked for
+    signs of a broken training (`engine.health`; its warnings under "teacher_warnings"), and with
+    `train.restarts` above 1 trained from that many seeds, the best kept (`_best_restart`).
     """
-    if modality == "rgb":
-        config = dataclasses.replace(config, optim=teacher_optim(config.optim))
+    resuming = {"resume": resume, "schedule_change": schedule_change}
+    if modality != "rgb":
+        return _train_once(config, modality, run_dir, frame_cache, progress, **resuming)
+    config = dataclasses.replace(config, optim=teacher_optim(config.optim))
+    if config.train.restarts > 1:
+        return _best_restart(config, run_dir, frame_cache or frame_cache_for(config.data), progress, resuming)
+    return _train_once(config, modality, run_dir, frame_cache, progress, **resuming)
+
+
+def held_out(result: dict) -> dict:
+    """The metrics a run is judged by: its validation split's final ones once it has one (issue 23), else
+    the final test metrics."""
+    return result.get("validation", {}).get("final") or result["final"]
+
+
+def _best_restart(
+    config: Config, run_dir: Path, frame_cache: FrameCache | None, progress: bool, resuming: dict
+) -> dict:
+    """Train the teacher from `train.restarts` seeds (seed, seed+1, …) in RUN_DIR/restartK and keep the best
+    on held-out data: its files are copied into RUN_DIR (RUN_DIR/restarts.json says which, and why)."""
+    results = []
+    for k in range(config.train.restarts):
+        seed = config.seed + k
+        if progress:
+            say(f"teacher restart {k + 1}/{config.train.restarts}: seed {seed}")
+        restart = dataclasses.replace(config, seed=seed)
+        results.append(
+            _train_once(restart, "rgb", run_dir / f"restart{k}", frame_cache, progress, **resuming)
+        )
+    scores = [held_out(r)["top1"] for r in results]
+    best = scores.index(max(scores))
+    chosen = {"chosen": best, "seeds": [config.seed + k for k in range(len(scores))], "top1": scores}
+    if distributed.is_main_process():
+        for name in RESTART_FILES:
+            shutil.copy2(run_dir / f"restart{best}" / name, run_dir / name)
+        (run_dir / "restarts.json").write_text(json.dumps(chosen) + "\n")
+    if progress:
+        tried = ", ".join(f"{s:.1f}" for s in scores)
+        say(f"teacher restarts: top-1 {tried}; keeping seed {config.seed + best}")
+    metrics_log = run_dir / "metrics.jsonl" if distributed.is_main_process() else None
+    return {**results[best], "metrics_log": metrics_log, "restarts": chosen}
+
+
+RESTART_FILES = ("last.pt", "best.pt", "metrics.jsonl", "multiview.json", "samples.json")  # the winner's
+
+
+def _train_once(
+    config: Config,
+    modality: str,
+    run_dir: Path,
+    frame_cache: FrameCache | None = None,
+    progress: bool = True,
+    resume: bool = False,
+    schedule_change: bool = False,
+) -> dict:
+    """One cross-entropy run in `run_dir`; a teacher's result also holds its health warnings."""
     context = _launch(config)
     progress = progress and context.is_main
     seed_everything(config.seed, config.deterministic)
@@ -133,7 +191,13 @@ def run_train(
         "method": "ce",
     }
     resuming = {"resume": resume, "schedule_change": schedule_change}
-    return _fit(distiller, train, test, config, run_dir, extra, context, progress, frame_cache, **resuming)
+    result = _fit(distiller, train, test, config, run_dir, extra, context, progress, frame_cache, **resuming)
+    if modality == "rgb" and result["metrics_log"] is not None:
+        losses = training_losses(result["metrics_log"])
+        result["teacher_warnings"] = teacher_warnings(held_out(result)["top1"], len(class_names), losses)
+        for line in warning_lines(result["teacher_warnings"]):
+            say(line)
+    return result
 
 
 def run_distill(
@@ -154,6 +218,10 @@ def run_distill(
             f"{config.distill.teacher}: the teacher must be an RGB network; this checkpoint sees "
             f"{teacher_checkpoint.get('modality')} (give the checkpoint of `arctic train --modality rgb`)"
         )
+    if progress:
+        recorded, warnings = checkpoint_health(teacher_checkpoint, Path(config.distill.teacher))
+        for line in (recorded, *warning_lines(warnings)):
+            say(line)
     frame_cache = frame_cache or frame_cache_for(config.data)
     train, test, class_names = make_loaders(config.data, ("rgb", "ir"), config.seed, frame_cache, progress)
     if teacher_checkpoint["class_names"] != class_names:

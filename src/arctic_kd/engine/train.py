@@ -394,3 +394,8 @@ def _first_bad(report, count: int = 3) -> str:
 
 def _format(losses: dict) -> str:
     return " ".join(f"{k} {float(v):.3f}" for k, v in losses.items())
+
+
+def training_losses(metrics_log: Path) -> list[float]:
+    """The mean total training loss of every epoch a run's `metrics.jsonl` holds (none: no file)."""
+    return [json.loads(line)["train_total"] for line in _read_records(metrics_log)]
