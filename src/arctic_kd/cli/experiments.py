@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from arctic_kd.cli.common import DEFAULT_DATA, add_config_options, command, config_from_args
+from arctic_kd.errors import ArcticError
 from arctic_kd.presets import BENCH_PRESETS, VARIANTS_FILE, preset_names, resolve_config
 
 DEMO_DESCRIPTION = """\
@@ -32,6 +33,7 @@ def add_demo(commands) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from arctic_kd.engine.health import warning_lines
     from arctic_kd.experiments.demo import asked_synth, gap_sentence, run_demo
     from arctic_kd.experiments.tables import demo_table
 
@@ -40,6 +42,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = run_demo(config, args.out, asked_synth(args.synth_seed))
     print(demo_table(result.records))
     print(gap_sentence(result.gap_recovered))
+    for line in warning_lines(result.records[0].teacher_warnings):
+        print(line)
     print(f"total {result.seconds / 60:.1f} min; results: {args.out / 'results.json'}")
     return 0
 
@@ -127,7 +131,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             setattr(plan, key, tuple(getattr(args, key)))
     check_plan(plan, variants)
     base = build_base(plan, resolve_config(args.config or plan.config), args.set, str(args.data))
-    dataset = bench_dataset(args.data, asked_synth(args.synth_seed), base)
+    if plan.renders and args.synth_seed is not None:
+        raise ArcticError(
+            f"--synth-seed: the preset's renders ({', '.join(plan.renders)}) set their own seeds"
+        )
+    dataset = "" if plan.renders else bench_dataset(args.data, asked_synth(args.synth_seed), base)
     summary = run_bench(
         plan, variants, base, args.out, command="arctic " + shlex.join(args.argv), dataset=dataset
     )

@@ -11,7 +11,7 @@ reuses it (after checking the run's config is still the one asked for) and train
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +51,9 @@ class BenchPlan:
     seeds: tuple[int, ...] = (0, 1, 2)
     methods: tuple[str, ...] = ("ir_only", "arctic")
     set: tuple[str, ...] = ()  # overrides applied to every run (before the variant's own)
+    # synthetic renders to bench on, name → `arctic synth` settings (SynthConfig's fields): each rendered
+    # into DATA/NAME, its runs in OUT/NAME/PROTOCOL/seedN; none: the one dataset in --data
+    renders: dict = field(default_factory=dict)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -76,9 +79,23 @@ def load_variants(*paths: Path) -> dict[str, Variant]:
 
 
 def load_plan(name: str) -> BenchPlan:
-    """A bench plan: a YAML file path, or the name of a preset such as `quick` or `full`."""
+    """A bench plan: a YAML file path, or the name of a preset such as `quick` or `full`; its renders'
+    settings are checked here, before anything runs."""
     path = find_preset(name, BENCH_PRESETS, "bench")
-    return from_dict(BenchPlan, _read_yaml(path) or {}, str(path))
+    plan = from_dict(BenchPlan, _read_yaml(path) or {}, str(path))
+    render_settings(plan, str(path))
+    return plan
+
+
+def render_settings(plan: BenchPlan, where: str = "bench plan") -> dict[str, SynthConfig]:
+    """The plan's renders as synthetic dataset settings, by name; a bad one is an error naming it."""
+    renders = {}
+    for name, settings in plan.renders.items():
+        try:
+            renders[str(name)] = from_dict(SynthConfig, settings, f"{where}: renders: {name}")
+        except ValueError as error:  # SynthConfig's own range check
+            raise ConfigError(f"{where}: renders: {name}: {error}") from None
+    return renders
 
 
 def check_plan(plan: BenchPlan, variants: dict[str, Variant]) -> None:
@@ -152,9 +169,22 @@ def run_bench(
     dataset: str = "",
 ) -> dict:
     """Train what is missing, then write OUT/bench.json, OUT/bench.md and OUT/bench.png; `command` and
-    `dataset` (which data, e.g. a synthetic render's settings) are written above the tables."""
-    records = run_all(plan_runs(plan, variants, base, out), progress)
-    summary = summarise(plan, variants, records, command, dataset)
+    `dataset` (which data, e.g. a synthetic render's settings) are written above the tables. With renders,
+    each is rendered (if absent) into `base.data.root`/NAME and benched like a protocol of its own: its
+    tables are named NAME/PROTOCOL, and `dataset` lists every render."""
+    if not plan.renders:
+        records = run_all(plan_runs(plan, variants, base, out), progress)
+        summary = summarise(plan, variants, records, command, dataset)
+    else:
+        parts, lines = {}, []
+        for name, settings in render_settings(plan).items():
+            root = Path(base.data.root) / name
+            lines.append(f"{name}: {root}, synthetic: {describe_settings(ensure_synthetic(root, settings))}")
+            config = with_overrides(base, [f"data.root={root}"])
+            records = run_all(plan_runs(plan, variants, config, out / name), progress)
+            for protocol, methods in summarise(plan, variants, records, "")["protocols"].items():
+                parts[f"{name}/{protocol}"] = methods
+        summary = {**summarise(plan, variants, [], command, "; ".join(lines), []), "protocols": parts}
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "bench.md").write_text(bench_markdown(summary) + "\n")
@@ -163,13 +193,19 @@ def run_bench(
 
 
 def summarise(
-    plan: BenchPlan, variants: dict[str, Variant], records: list[RunRecord], command: str, dataset: str = ""
+    plan: BenchPlan,
+    variants: dict[str, Variant],
+    records: list[RunRecord],
+    command: str,
+    dataset: str = "",
+    protocol_names: tuple[str, ...] | list[str] | None = None,
 ) -> dict:
-    """Per protocol and method: mean ± std over seeds of top-1, top-5, multi-view top-1, wall time, the
-    gap recovered and the paired difference from ARCTIC."""
+    """Per protocol (those of `protocol_names`, default the plan's) and method: mean ± std over seeds of
+    top-1, top-5, multi-view top-1, wall time, the gap recovered and the paired difference from ARCTIC;
+    for the teacher also its weakest seed, on how many seeds it is not above IR-only, and its warnings."""
     names = [TEACHER, *plan.methods]
     protocols = {}
-    for protocol in plan.protocols:
+    for protocol in plan.protocols if protocol_names is None else protocol_names:
         by_seed = {(r.name, r.seed): r for r in records if r.protocol == protocol}
         methods = {}
         for name in names:
@@ -190,6 +226,7 @@ def summarise(
                 reference = [by_seed[(REFERENCE, s)].top1 for s in plan.seeds]
                 entry["vs_reference"] = paired_difference(reference, [r.top1 for r in rows])
             methods[name] = entry
+        methods[TEACHER]["health"] = _teacher_health(plan, by_seed)
         protocols[protocol] = methods
     return {
         "command": command,
@@ -198,6 +235,20 @@ def summarise(
         "variants": {name: plain_dict(variants[name]) for name in plan.methods},
         "protocols": protocols,
     }
+
+
+def _teacher_health(plan: BenchPlan, by_seed: dict[tuple[str, int], RunRecord]) -> dict:
+    """The teachers of one protocol: the weakest seed's top-1, the seeds not above the IR-only run (when
+    the plan has one) and every seed's warnings (`engine.health`)."""
+    teachers = [by_seed[(TEACHER, seed)] for seed in plan.seeds]
+    health: dict[str, Any] = {"min_top1": min(t.top1 for t in teachers)}
+    if "ir_only" in plan.methods:
+        below = [
+            s for s, t in zip(plan.seeds, teachers, strict=True) if t.top1 <= by_seed[("ir_only", s)].top1
+        ]
+        health["below_ir_only"] = {"seeds": below, "of": len(plan.seeds)}
+    health["warnings"] = {str(t.seed): t.teacher_warnings for t in teachers if t.teacher_warnings}
+    return health
 
 
 def describe(variants: dict[str, Variant]) -> str:

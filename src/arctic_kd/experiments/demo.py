@@ -107,6 +107,7 @@ def run_demo(config: Config, out: Path, synth: SynthConfig | None, progress: boo
     saved = {
         "rows": rows,
         "gap_recovered": result.gap_recovered,
+        "teacher_warnings": records[0].teacher_warnings,
         "seconds": result.seconds,
         "config": config.to_dict(),
     }

@@ -21,6 +21,7 @@ import torch
 
 from arctic_kd.config import Config, ModelConfig, apply_overrides, config_from_dict
 from arctic_kd.data.cache import FrameCache
+from arctic_kd.engine.health import below_ir_only, warning_lines
 from arctic_kd.engine.stages import Stage, run_distill, run_train, teacher_optim, what_it_reads
 from arctic_kd.errors import ArcticError, ConfigError
 from arctic_kd.progress import say
@@ -60,6 +61,9 @@ class RunRecord:
     # CPU float sums depend on the thread count, and a run is only bit-reproducible at the same one
     # (0: recorded before it was)
     threads: int = 0
+    # why the RGB teacher looks weak (`engine.health`); for a teacher, also once an IR-only run beside it
+    # is known, in the records `run_all` returns (its result.json keeps what training found)
+    teacher_warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def read(cls, path: Path) -> RunRecord:
@@ -105,6 +109,7 @@ _RECORD_TYPES: dict[str, type | tuple[type, ...]] = {
     "int": int,
     "float": (int, float),
     "dict[str, Any]": dict,
+    "list[str]": list,
 }
 
 
@@ -131,6 +136,7 @@ def run_all(runs: list[PlannedRun], progress: bool = True, resumable: bool = Tru
     places = len({(run.protocol, run.seed) for run in runs})
     pace = Pace(sum(epochs(run) for run in left))
     records = []
+    teachers: dict[Path, RunRecord] = {}  # by the folder that holds a teacher and the runs beside it
     for index, (run, record) in enumerate(zip(runs, done, strict=True), 1):
         if record is None:
             say(f"[{index}/{len(runs)}] {describe_run(run, where=places > 1)}{pace.eta()}")
@@ -140,8 +146,21 @@ def run_all(runs: list[PlannedRun], progress: bool = True, resumable: bool = Tru
                 f"[{index}/{len(runs)}] {run.label}: top-1 {record.top1:.1f}, top-5 {record.top5:.1f} "
                 f"in {record.seconds:.0f} s"
             )
+        if run.modality == "rgb":
+            teachers[run.folder.parent] = record
+        elif run.stage == "train" and run.folder.parent in teachers:
+            _compare_with_ir_only(teachers[run.folder.parent], record)
         records.append(record)
     return records
+
+
+def _compare_with_ir_only(teacher: RunRecord, ir_only: RunRecord) -> None:
+    """Warn, before its students train, of a teacher no better than the IR-only run beside it. On the test
+    split both were scored on (the validation split's once it lands): a warning, not a choice."""
+    found = below_ir_only(teacher.top1, ir_only.top1)
+    teacher.teacher_warnings = [*teacher.teacher_warnings, *found]
+    for line in warning_lines(found, f"the RGB teacher ({teacher.protocol}, seed {teacher.seed})"):
+        say(line)
 
 
 def epochs(run: PlannedRun) -> int:
@@ -263,6 +282,7 @@ def _train(run: PlannedRun, cache: FrameCache | None, progress: bool, record: bo
         run.config.to_dict(),
         outcome["multiview"]["top1"],
         torch.get_num_threads(),
+        outcome.get("teacher_warnings", []),
     )
     if record:
         result.write(run.folder)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from arctic_kd.experiments.runner import RunRecord
+from arctic_kd.experiments.runner import TEACHER, RunRecord
 from arctic_kd.experiments.stats import REFERENCE
 
 
@@ -23,7 +23,7 @@ def demo_table(records: list[RunRecord]) -> str:
     header = ("method", "modality", "top-1", "top-5", "multi-view top-1", "wall time")
     rows = [
         (
-            r.label,
+            r.label + (" ⚠ weak" if r.teacher_warnings else ""),
             r.modality.upper(),
             f"{r.top1:.1f}",
             f"{r.top5:.1f}",
@@ -73,7 +73,7 @@ def bench_markdown(summary: dict) -> str:
         rows = []
         for m in methods.values():
             row = [
-                m["label"],
+                m["label"] + (" ⚠ weak" if m.get("health", {}).get("warnings") else ""),
                 m["modality"].upper(),
                 _pm(m["top1"]),
                 _pm(m["top5"]),
@@ -83,7 +83,41 @@ def bench_markdown(summary: dict) -> str:
             row += [_paired(m.get("vs_reference"))] if with_paired else []
             rows.append([*row, f"{m['seconds']['mean']:.0f} s"])
         lines += ["", f"**{protocol}**", "", *markdown_table([*header, "wall time per run"], rows)]
-    return "\n".join(lines)
+    return "\n".join([*lines, *_teacher_lines(summary["protocols"])])
+
+
+def _teacher_lines(protocols: dict) -> list[str]:
+    """The teachers of every table: mean and weakest seed, how often not above IR-only, their warnings
+    (`engine.health`); nothing for a bench.json written before teachers were checked."""
+    rows = []
+    for name, methods in protocols.items():
+        teacher, ir_only = methods[TEACHER], methods.get("ir_only")
+        health = teacher.get("health")
+        if health is None:
+            continue
+        below = health.get("below_ir_only")
+        warned = "; ".join(f"seed {seed}: {', '.join(w)}" for seed, w in health["warnings"].items())
+        rows.append(
+            [
+                name,
+                _pm(teacher["top1"]),
+                f"{health['min_top1']:.1f}",
+                _pm(ir_only["top1"]) if ir_only else "–",
+                f"{len(below['seeds'])}/{below['of']}" if below else "–",
+                warned or "none",
+            ]
+        )
+    if not rows:
+        return []
+    header = [
+        "table",
+        "teacher top-1",
+        "weakest seed",
+        "IR-only top-1",
+        "seeds not above IR-only",
+        "warnings",
+    ]
+    return ["", "**RGB teachers** (⚠ weak: see the warnings)", "", *markdown_table(header, rows)]
 
 
 def bench_plot(summary: dict, path: Path) -> None:
