@@ -51,7 +51,7 @@ def below_ir_only(top1: float, ir_only_top1: float) -> list[str]:
 def warning_lines(warnings: list[str], what: str = "the RGB teacher") -> list[str]:
     """The console lines of `warnings` about `what`: one clear line each, saying what it means."""
     return [
-        f"warning: {what} looks broken: {w}; students distilled from it learn from a weak teacher"
+        f"warning: {what} looks weak: {w} (a student distilled from it learns from a weak teacher)"
         for w in warnings
     ]
 
