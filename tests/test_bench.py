@@ -160,8 +160,12 @@ def test_bench_writes_json_markdown_and_a_plot(benched):
     assert methods["kd"]["top1"]["values"] == [record["top1"]] and methods["kd"]["label"] == "KD"
     table = (out / "bench.md").read_text()
     assert f"Data: {DATASET}." in table
-    for label in ("RGB teacher", "IR only", "KD", "FitNets", "AT", "SP", "RKD", "AFD", "DKD", "ARCTIC − ARM"):
+    for label in ("IR only", "KD", "FitNets", "AT", "SP", "RKD", "AFD", "DKD", "ARCTIC − ARM"):
         assert f"| {label} |" in table
+    # a one-epoch teacher on two classes is weak (its loss still near ln 2): flagged, with its warnings
+    assert "| RGB teacher ⚠ weak |" in table and "training loss did not fall enough" in table
+    warned = saved["protocols"]["ntu60-xsub"]["rgb_teacher"]["health"]["warnings"]["0"]
+    assert any("training loss did not fall enough" in warning for warning in warned)
     mv = record["multiview_top1"]
     assert 0 <= mv <= 100 and methods["kd"]["multiview_top1"]["values"] == [mv]
     assert f"| KD | IR | {record['top1']:.1f} ± 0.0 | {record['top5']:.1f} ± 0.0 | {mv:.1f} ± 0.0 |" in table

@@ -72,9 +72,12 @@ def test_restarts_train_a_seed_each_and_keep_the_best(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.glob("restart?")) == ["restart0", "restart1", "restart2"]
 
 
-def test_restarts_must_be_at_least_one():
+def test_restarts_must_be_at_least_one_and_change_what_the_teacher_reads_only():
     with pytest.raises(ConfigError, match=r"train\.restarts must be at least 1, got 0"):
         load_config(None, ["train.restarts=0"])
+    once, thrice = load_config(None), load_config(None, ["train.restarts=3"])
+    assert stages.what_it_reads(once, "train", "ir") == stages.what_it_reads(thrice, "train", "ir")
+    assert stages.what_it_reads(once, "train", "rgb") != stages.what_it_reads(thrice, "train", "rgb")
 
 
 def test_the_robustness_preset_renders_differ_and_are_valid_settings():

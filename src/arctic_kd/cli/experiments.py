@@ -55,7 +55,10 @@ methods. Finished runs are recorded (OUT/PROTOCOL/seedN/METHOD/result.json) and 
 interrupted bench resumes.
 Writes OUT/bench.json, OUT/bench.md (top-1 and top-5 mean ± std, wall time per run; with ARCTIC in the
 plan, each method's per-seed difference from it on the same teacher, ± its standard error: a difference
-far smaller than the spread of the means can be resolved this way) and OUT/bench.png.
+far smaller than the spread of the means can be resolved this way) and OUT/bench.png. bench.md ends with
+the RGB teachers: mean, weakest seed, seeds not above IR-only, and warnings of a teacher that looks weak.
+A preset's `renders` (name → `arctic synth` settings) are rendered into DATA/NAME and each benched like a
+protocol of its own, in OUT/NAME.
 
 Methods are named variants (the package's configs/bench/variants.yaml): sets of --set overrides, e.g.
 arctic-no-arm is `distill.method=arctic distill.arm.weight=0`. `arctic bench --list` shows them all.
@@ -65,6 +68,7 @@ arctic-no-arm is `distill.method=arctic distill.arm.weight=0`. `arctic bench --l
   arctic bench --methods ir_only kd arctic --seeds 0 --protocols ntu60-xsub --out runs/try
   arctic bench --preset ablations --set distill.arc.rho=0.5 --out runs/rho05
   arctic bench --preset ablations --config ntu --data /data/ntu60 --out runs/ntu60   # a real dataset
+  arctic bench --preset robustness --data data/robustness --out runs/robustness   # teachers on 4 renders
 """
 
 

@@ -31,6 +31,10 @@ global batch.
 width 1): the classifier is re-initialised for the dataset's classes, a 1-channel IR network gets the RGB
 stem filters summed over colour channels, and keys that do not fit are listed. After the last epoch the
 final model is also tested on data.test_clips × data.test_crops views (OUT/multiview.json).
+
+An RGB teacher is checked after training: a "warning: the RGB teacher looks weak" line says when its
+accuracy is near chance or its training loss did not fall. --set train.restarts=3 trains it from seeds
+seed, seed+1, seed+2 (in OUT/restart0…2, three times the time) and keeps the best (OUT/restarts.json).
 """
 
 
@@ -75,7 +79,8 @@ its own section: kd (distill.hinton), fitnets, at, sp, rkd, afd, dkd (distill.<m
       --set student.depth=18 --set student.width=1
 
 --pretrained starts the IR student from a torchvision-format Kinetics-400 state dict (see `arctic train
---help`).
+--help`). Before training, the teacher's recorded accuracy is printed, with a warning when the teacher
+looks weak (accuracy near chance, a training loss that did not fall).
 """
 
 

@@ -96,6 +96,8 @@ def what_it_reads(config: Config, stage: Stage, modality: str = "ir") -> dict:
     data = dataclasses.replace(config, optim=optim).to_dict()
     for key in TEACHER_ONLY_OPTIM:
         del data["optim"][key]
+    if not teacher:
+        del data["train"]["restarts"]  # only the teacher restarts
     return {k: v for k, v in data.items() if k not in ("distill", "student" if teacher else "teacher")}
 
 

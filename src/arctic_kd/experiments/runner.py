@@ -92,7 +92,8 @@ def _record_problem(record: Any) -> str:
     if not isinstance(record, dict):
         return f"a JSON {type(record).__name__}, not an object"
     known = fields(RunRecord)
-    missing = sorted({f.name for f in known if f.default is MISSING} - record.keys())
+    required = {f.name for f in known if f.default is MISSING and f.default_factory is MISSING}
+    missing = sorted(required - record.keys())
     unknown = sorted(record.keys() - {f.name for f in known})  # e.g. written by a newer version of this tool
     mistyped = sorted(
         f"{f.name} ({type(record[f.name]).__name__})"
@@ -164,9 +165,11 @@ def _compare_with_ir_only(teacher: RunRecord, ir_only: RunRecord) -> None:
 
 
 def epochs(run: PlannedRun) -> int:
-    """How many epochs the run trains (the teacher: its own `optim.teacher_epochs` where set)."""
-    optim = teacher_optim(run.config.optim) if run.modality == "rgb" else run.config.optim
-    return optim.epochs
+    """How many epochs the run trains (the teacher: its own `optim.teacher_epochs` where set, once per
+    `train.restarts`)."""
+    if run.modality == "rgb":
+        return teacher_optim(run.config.optim).epochs * run.config.train.restarts
+    return run.config.optim.epochs
 
 
 def model_text(model: ModelConfig) -> str:
