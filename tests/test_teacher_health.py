@@ -57,15 +57,20 @@ def test_a_broken_teacher_is_warned_of_by_train_and_by_distill(tiny_dataset, tmp
 def test_restarts_train_a_seed_each_and_keep_the_best(tmp_path, monkeypatch):
     accuracy = {0: 60.0, 1: 85.0, 2: 70.0}  # by seed: seed 1 wins
 
-    def train_once(config, modality, run_dir, frame_cache, progress, **resuming):
+    run_train = stages.run_train
+
+    def train_once(config, modality, run_dir, frame_cache=None, progress=True, **resuming):
+        """The restarts themselves, stubbed: each writes its run files and gets its seed's accuracy."""
+        if config.train.restarts > 1:
+            return run_train(config, modality, run_dir, frame_cache, progress, **resuming)
         run_dir.mkdir(parents=True)
         for name in stages.RESTART_FILES:
             (run_dir / name).write_text(f"seed {config.seed}")
         return {"final": {"top1": accuracy[config.seed]}, "teacher_warnings": [], "metrics_log": None}
 
-    monkeypatch.setattr(stages, "_train_once", train_once)
+    monkeypatch.setattr(stages, "run_train", train_once)
     config = load_config(None, ["train.restarts=3", "data.cache=false"])
-    result = stages.run_train(config, "rgb", tmp_path, progress=False)
+    result = train_once(config, "rgb", tmp_path, progress=False)
     assert result["final"]["top1"] == 85.0 and result["restarts"]["chosen"] == 1
     assert (tmp_path / "last.pt").read_text() == "seed 1" and (tmp_path / "best.pt").read_text() == "seed 1"
     assert json.loads((tmp_path / "restarts.json").read_text())["top1"] == [60.0, 85.0, 70.0]

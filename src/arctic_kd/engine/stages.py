@@ -118,61 +118,11 @@ def run_train(
     `train.restarts` above 1 trained from that many seeds, the best kept (`_best_restart`).
     """
     resuming = {"resume": resume, "schedule_change": schedule_change}
-    if modality != "rgb":
-        return _train_once(config, modality, run_dir, frame_cache, progress, **resuming)
-    config = dataclasses.replace(config, optim=teacher_optim(config.optim))
-    if config.train.restarts > 1:
-        return _best_restart(config, run_dir, frame_cache or frame_cache_for(config.data), progress, resuming)
-    return _train_once(config, modality, run_dir, frame_cache, progress, **resuming)
-
-
-def held_out(result: dict) -> dict:
-    """The metrics a run is judged by: its validation split's final ones once it has one (issue 23), else
-    the final test metrics."""
-    return result.get("validation", {}).get("final") or result["final"]
-
-
-def _best_restart(
-    config: Config, run_dir: Path, frame_cache: FrameCache | None, progress: bool, resuming: dict
-) -> dict:
-    """Train the teacher from `train.restarts` seeds (seed, seed+1, …) in RUN_DIR/restartK and keep the best
-    on held-out data: its files are copied into RUN_DIR (RUN_DIR/restarts.json says which, and why)."""
-    results = []
-    for k in range(config.train.restarts):
-        seed = config.seed + k
-        if progress:
-            say(f"teacher restart {k + 1}/{config.train.restarts}: seed {seed}")
-        restart = dataclasses.replace(config, seed=seed)
-        results.append(
-            _train_once(restart, "rgb", run_dir / f"restart{k}", frame_cache, progress, **resuming)
-        )
-    scores = [held_out(r)["top1"] for r in results]
-    best = scores.index(max(scores))
-    chosen = {"chosen": best, "seeds": [config.seed + k for k in range(len(scores))], "top1": scores}
-    if distributed.is_main_process():
-        for name in RESTART_FILES:
-            shutil.copy2(run_dir / f"restart{best}" / name, run_dir / name)
-        (run_dir / "restarts.json").write_text(json.dumps(chosen) + "\n")
-    if progress:
-        tried = ", ".join(f"{s:.1f}" for s in scores)
-        say(f"teacher restarts: top-1 {tried}; keeping seed {config.seed + best}")
-    metrics_log = run_dir / "metrics.jsonl" if distributed.is_main_process() else None
-    return {**results[best], "metrics_log": metrics_log, "restarts": chosen}
-
-
-RESTART_FILES = ("last.pt", "best.pt", "metrics.jsonl", "multiview.json", "samples.json")  # the winner's
-
-
-def _train_once(
-    config: Config,
-    modality: str,
-    run_dir: Path,
-    frame_cache: FrameCache | None = None,
-    progress: bool = True,
-    resume: bool = False,
-    schedule_change: bool = False,
-) -> dict:
-    """One cross-entropy run in `run_dir`; a teacher's result also holds its health warnings."""
+    if modality == "rgb":
+        config = dataclasses.replace(config, optim=teacher_optim(config.optim))
+        if config.train.restarts > 1:
+            frame_cache = frame_cache or frame_cache_for(config.data)  # decoded once for every restart
+            return _best_restart(config, run_dir, frame_cache, progress, resuming)
     context = _launch(config)
     progress = progress and context.is_main
     seed_everything(config.seed, config.deterministic)
@@ -192,7 +142,6 @@ def _train_once(
         "config": config.to_dict(),
         "method": "ce",
     }
-    resuming = {"resume": resume, "schedule_change": schedule_change}
     result = _fit(distiller, train, test, config, run_dir, extra, context, progress, frame_cache, **resuming)
     if modality == "rgb" and result["metrics_log"] is not None:
         losses = training_losses(result["metrics_log"])
@@ -200,6 +149,41 @@ def _train_once(
         for line in warning_lines(result["teacher_warnings"]):
             say(line)
     return result
+
+
+def held_out(result: dict) -> dict:
+    """The metrics a run is judged by: its validation split's final ones once it has one (issue 23), else
+    the final test metrics."""
+    return result.get("validation", {}).get("final") or result["final"]
+
+
+def _best_restart(
+    config: Config, run_dir: Path, frame_cache: FrameCache | None, progress: bool, resuming: dict
+) -> dict:
+    """Train the teacher from `train.restarts` seeds (seed, seed+1, …) in RUN_DIR/restartK and keep the best
+    on held-out data: its files are copied into RUN_DIR (RUN_DIR/restarts.json says which, and why)."""
+    results = []
+    for k in range(config.train.restarts):
+        seed = config.seed + k
+        if progress:
+            say(f"teacher restart {k + 1}/{config.train.restarts}: seed {seed}")
+        restart = dataclasses.replace(config, seed=seed, train=dataclasses.replace(config.train, restarts=1))
+        results.append(run_train(restart, "rgb", run_dir / f"restart{k}", frame_cache, progress, **resuming))
+    scores = [held_out(r)["top1"] for r in results]
+    best = scores.index(max(scores))
+    chosen = {"chosen": best, "seeds": [config.seed + k for k in range(len(scores))], "top1": scores}
+    if distributed.is_main_process():
+        for name in RESTART_FILES:
+            shutil.copy2(run_dir / f"restart{best}" / name, run_dir / name)
+        (run_dir / "restarts.json").write_text(json.dumps(chosen) + "\n")
+    if progress:
+        tried = ", ".join(f"{s:.1f}" for s in scores)
+        say(f"teacher restarts: top-1 {tried}; keeping seed {config.seed + best}")
+    metrics_log = run_dir / "metrics.jsonl" if distributed.is_main_process() else None
+    return {**results[best], "metrics_log": metrics_log, "restarts": chosen}
+
+
+RESTART_FILES = ("last.pt", "best.pt", "metrics.jsonl", "multiview.json", "samples.json")  # the winner's
 
 
 def run_distill(
