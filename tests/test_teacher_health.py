@@ -15,6 +15,8 @@ from arctic_kd.engine.health import teacher_warnings
 from arctic_kd.errors import ConfigError
 from arctic_kd.experiments import runner
 from arctic_kd.experiments.bench import BenchPlan, build_base, load_plan, load_variants, run_bench
+from arctic_kd.experiments.runner import TEACHER, RunRecord
+from arctic_kd.experiments.tables import demo_table
 from arctic_kd.presets import VARIANTS_FILE, resolve_config
 from tests.conftest import TINY_SYNTH
 from tests.trained import tiny_model_args
@@ -124,3 +126,12 @@ def test_a_bench_over_renders_runs_each_and_flags_weak_teachers(tmp_path, monkey
     assert "| a/ntu60-xsub | 90.5 ± 0.7 | 90.0 | 70.5 ± 0.7 | 0/2 | none |" in table
     assert "| b/ntu60-xsub | 60.5 ± 0.7 | 60.0 | 70.5 ± 0.7 | 2/2 | seed 0: top-1 60.0 %" in table
     assert "RGB teacher ⚠ weak" in table
+
+
+def test_the_demo_table_flags_a_weak_teacher():
+    fields = dict(protocol="ntu60-xsub", seed=0, top5=99.0, seconds=1.0, config={}, multiview_top1=80.0)
+    weak = RunRecord(
+        TEACHER, "RGB teacher", "rgb", top1=74.7, teacher_warnings=["top-1 74.7 % is …"], **fields
+    )
+    table = demo_table([weak, RunRecord("ir_only", "IR only", "ir", top1=75.7, **fields)])
+    assert "| RGB teacher ⚠ weak | RGB | 74.7 |" in table and "| IR only | IR | 75.7 |" in table
