@@ -63,7 +63,7 @@ def _batches(loader) -> list[dict[str, torch.Tensor]]:
 
 def test_the_shards_of_a_batch_make_the_single_process_batch_with_the_same_clips(odd_dataset):
     def loaders(world_size: int, rank: int):
-        train, test, _ = make_loaders(_data(odd_dataset), ("ir",), seed=3, progress=False)
+        train, _, test, _ = make_loaders(_data(odd_dataset), ("ir",), seed=3, progress=False)
         if world_size > 1:
             train.shard(rank, world_size, equal_steps=True)
             test.shard(rank, world_size, equal_steps=False)
@@ -107,7 +107,7 @@ def test_a_loader_resumes_in_the_middle_of_a_pass(odd_dataset):
 
 
 def test_a_global_batch_that_does_not_split_evenly_is_an_error(odd_dataset):
-    train, _, _ = make_loaders(_data(odd_dataset, batch_size=3), ("ir",), seed=0, progress=False)
+    train, _, _, _ = make_loaders(_data(odd_dataset, batch_size=3), ("ir",), seed=0, progress=False)
     with pytest.raises(ArcticError, match="does not split evenly between 2 processes"):
         train.shard(0, 2, equal_steps=True)
 
