@@ -8,7 +8,8 @@ and no `best.pt` is kept: a checkpoint chosen on the test split would report a n
 `torchrun` the student and the method's own modules train in DistributedDataParallel (the frozen teacher
 stays outside it: it has nothing to synchronise), each process reads its share of every batch, evaluation
 results of all processes are added up, and only rank 0 writes anything. `last.pt` holds the whole training
-state, so `resume=True` continues a killed run where its last checkpoint left it: bit for bit in deterministic mode.
+state, so `resume=True` continues a killed run where its last checkpoint left it: bit for bit in
+deterministic mode.
 """
 
 from __future__ import annotations
