@@ -45,10 +45,10 @@ class _Progress:
     seconds: float = 0.0  # training time before this process started
     best: dict = field(default_factory=lambda: {"top1": -1.0})  # the best validation evaluation
     final: dict = field(default_factory=dict)  # the last test evaluation
-    val: dict = field(default_factory=dict)  # the last validation evaluation
     sums: dict[str, float] = field(default_factory=dict)  # loss sums of the epoch in progress
     count: int = 0  # batches behind `sums`
     short_batches: int = 0  # training batches left with one clip by skipped samples, not trained on
+    val: dict = field(default_factory=dict)  # the last validation evaluation
 
 
 def fit(
