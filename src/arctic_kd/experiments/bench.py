@@ -25,7 +25,13 @@ from arctic_kd.data.synth.folder import is_foreign_folder
 from arctic_kd.errors import ArcticError, ConfigError
 from arctic_kd.experiments.demo import ensure_synthetic
 from arctic_kd.experiments.runner import TEACHER, PlannedRun, RunRecord, run_all, with_overrides
-from arctic_kd.experiments.stats import REFERENCE, gap_recovered, mean_std, paired_difference
+from arctic_kd.experiments.stats import (
+    REFERENCE,
+    gap_recovered,
+    mean_std,
+    paired_difference,
+    resolvable_difference,
+)
 from arctic_kd.experiments.tables import bench_markdown, bench_plot
 from arctic_kd.presets import BENCH_PRESETS, CONFIG_PRESETS, find_preset, preset_names
 from arctic_kd.progress import say
@@ -166,7 +172,8 @@ def summarise(
     plan: BenchPlan, variants: dict[str, Variant], records: list[RunRecord], command: str, dataset: str = ""
 ) -> dict:
     """Per protocol and method: mean ± std over seeds of top-1, top-5, multi-view top-1, wall time, the
-    gap recovered and the paired difference from ARCTIC."""
+    gap recovered and the paired difference from ARCTIC; per protocol, the smallest paired difference the
+    run resolves ("resolvable")."""
     names = [TEACHER, *plan.methods]
     protocols = {}
     for protocol in plan.protocols:
@@ -191,12 +198,16 @@ def summarise(
                 entry["vs_reference"] = paired_difference(reference, [r.top1 for r in rows])
             methods[name] = entry
         protocols[protocol] = methods
+    paired = {
+        p: [m["vs_reference"] for m in ms.values() if m.get("vs_reference")] for p, ms in protocols.items()
+    }
     return {
         "command": command,
         "dataset": dataset,
         "plan": plain_dict(plan),
         "variants": {name: plain_dict(variants[name]) for name in plan.methods},
         "protocols": protocols,
+        "resolvable": {p: resolvable_difference(found) for p, found in paired.items() if found},
     }
 
 
