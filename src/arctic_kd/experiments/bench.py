@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
@@ -35,6 +35,9 @@ from arctic_kd.experiments.stats import (
 from arctic_kd.experiments.tables import bench_markdown, bench_plot
 from arctic_kd.presets import BENCH_PRESETS, CONFIG_PRESETS, find_preset, preset_names
 from arctic_kd.progress import say
+
+if TYPE_CHECKING:
+    from arctic_kd.experiments.tune import TunePlan
 
 ACCURACIES = ("top1", "top5", "multiview_top1")
 
@@ -99,7 +102,7 @@ def check_plan(plan: BenchPlan, variants: dict[str, Variant]) -> None:
         raise ArcticError("a bench needs at least one method, seed and protocol")
 
 
-def build_base(plan: BenchPlan, config_path: Path, overrides: list[str], data_root: str) -> Config:
+def build_base(plan: BenchPlan | TunePlan, config_path: Path, overrides: list[str], data_root: str) -> Config:
     """The config every run starts from: the plan's config file, the plan's and the user's overrides."""
     return load_config(config_path, [*plan.set, *overrides, f"data.root={data_root}"])
 

@@ -60,6 +60,9 @@ class RunRecord:
     # CPU float sums depend on the thread count, and a run is only bit-reproducible at the same one
     # (0: recorded before it was)
     threads: int = 0
+    # the final epoch's top-1 on the validation split (data.val; NaN: none, or recorded before it existed),
+    # what `arctic tune` scores: never the test split
+    val_top1: float = math.nan
 
     @classmethod
     def read(cls, path: Path) -> RunRecord:
@@ -207,7 +210,7 @@ def _finished(run: PlannedRun) -> RunRecord | None:
         return None
     record = RunRecord.read(path)
     try:  # keys added to the config since the run take their defaults, which keep the old behaviour
-        recorded = config_from_dict(record.config, str(path))
+        recorded = config_from_dict(_before_validation(record.config), str(path))
     except ConfigError as error:
         raise ArcticError(
             f"{run.folder} holds a config this version cannot read ({error}); "
@@ -222,6 +225,13 @@ def _finished(run: PlannedRun) -> RunRecord | None:
             f"now {_lookup(wanted, key)!r}); use another --out or delete that folder"
         )
     return record
+
+
+def _before_validation(config: dict) -> dict:
+    """A recorded config from before `data.val` existed trained on the whole training split: it reads as
+    `data.val.enabled: false`, not as the new default (which holds training samples out)."""
+    data = config.get("data", {})
+    return config if "val" in data else {**config, "data": {**data, "val": {"enabled": False}}}
 
 
 def _first_difference(old: dict, new: dict, prefix: str = "") -> str:
@@ -263,6 +273,7 @@ def _train(run: PlannedRun, cache: FrameCache | None, progress: bool, record: bo
         run.config.to_dict(),
         outcome["multiview"]["top1"],
         torch.get_num_threads(),
+        outcome.get("validation", {}).get("final", {}).get("top1", math.nan),
     )
     if record:
         result.write(run.folder)
