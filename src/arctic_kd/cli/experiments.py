@@ -74,25 +74,13 @@ def add_bench(commands) -> None:
         "compare methods over seeds and protocols: tables, JSON and a plot (resumable)",
         BENCH_DESCRIPTION,
     )
-    bench.add_argument(
-        "--preset",
-        default="full",
-        metavar="NAME|FILE",
-        help=f"bench preset ({', '.join(preset_names(BENCH_PRESETS))}) or a YAML file (default: %(default)s)",
-    )
-    bench.add_argument("--methods", nargs="+", metavar="NAME", help="methods to run (replaces the preset's)")
-    bench.add_argument(
-        "--seeds", type=int, nargs="+", metavar="N", help="training seeds (replaces the preset's)"
+    _add_plan_options(
+        bench,
+        ("bench", BENCH_PRESETS, "full"),
+        "methods to run (replaces the preset's)",
+        "YAML file of extra or changed methods, in the layout of the shipped variants.yaml (see --list)",
     )
     bench.add_argument("--protocols", nargs="+", metavar="NAME", help="protocols (replaces the preset's)")
-    bench.add_argument(
-        "--variants",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="YAML file of extra or changed methods, in the layout of the shipped variants.yaml (see --list)",
-    )
     bench.add_argument("--list", action="store_true", help="list the known methods and presets, then exit")
     _add_synthetic_run_options(
         bench,
@@ -162,23 +150,11 @@ def add_tune(commands) -> None:
         "the same loss-weight grid for every method, scored on the validation split (resumable)",
         TUNE_DESCRIPTION,
     )
-    tune.add_argument(
-        "--preset",
-        default="demo",
-        metavar="NAME|FILE",
-        help=f"tune preset ({', '.join(preset_names(TUNE_PRESETS))}) or a YAML file (default: %(default)s)",
-    )
-    tune.add_argument("--methods", nargs="+", metavar="NAME", help="tune only these methods of the preset")
-    tune.add_argument(
-        "--seeds", type=int, nargs="+", metavar="N", help="training seeds (replaces the preset's)"
-    )
-    tune.add_argument(
-        "--variants",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="YAML file of extra or changed methods, as for `arctic bench --variants`",
+    _add_plan_options(
+        tune,
+        ("tune", TUNE_PRESETS, "demo"),
+        "tune only these methods of the preset",
+        "YAML file of extra or changed methods, as for `arctic bench --variants`",
     )
     _add_synthetic_run_options(tune, "runs/tune", None, "the preset's `config`, e.g. demo")
 
@@ -208,6 +184,27 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(tune_markdown(summary))
     print(f"written: {args.out / 'tuned.yaml'}, {args.out / 'tune.md'}, {args.out / 'tune.json'}")
     return 0
+
+
+def _add_plan_options(
+    parser: argparse.ArgumentParser, preset: tuple[str, Path, str], methods_help: str, variants_help: str
+) -> None:
+    """The options `bench` and `tune` share: the plan preset (kind, folder, default), the methods and seeds
+    that replace the preset's, and variants files."""
+    kind, folder, default = preset
+    parser.add_argument(
+        "--preset",
+        default=default,
+        metavar="NAME|FILE",
+        help=f"{kind} preset ({', '.join(preset_names(folder))}) or a YAML file (default: %(default)s)",
+    )
+    parser.add_argument("--methods", nargs="+", metavar="NAME", help=methods_help)
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", metavar="N", help="training seeds (replaces the preset's)"
+    )
+    parser.add_argument(
+        "--variants", type=Path, action="append", default=[], metavar="FILE", help=variants_help
+    )
 
 
 def _add_synthetic_run_options(
