@@ -73,7 +73,7 @@ def main() -> None:
     config = load_config(resolve_config(args.config), args.set)
     device = torch.device(args.device)
     start = time.perf_counter()
-    train, _, class_names = make_loaders(
+    train, _, _, class_names = make_loaders(
         config.data, ("rgb", "ir"), config.seed, frame_cache_for(config.data)
     )
     print(f"loaders ready in {time.perf_counter() - start:.1f} s (cache: {config.data.cache})")

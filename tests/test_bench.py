@@ -25,7 +25,7 @@ from arctic_kd.experiments.bench import (
     summarise,
 )
 from arctic_kd.experiments.runner import TEACHER, RunRecord, with_overrides
-from arctic_kd.experiments.stats import gap_recovered, paired_difference
+from arctic_kd.experiments.stats import gap_recovered, paired_difference, t_975
 from arctic_kd.experiments.tables import bench_markdown
 from arctic_kd.presets import VARIANTS_FILE, resolve_config
 
@@ -79,6 +79,8 @@ def test_the_paired_difference_is_the_mean_of_per_seed_differences_with_its_stan
     assert paired["mean"] == pytest.approx(-4 / 3)
     assert paired["se"] == pytest.approx((13 / 3) ** 0.5 / 3**0.5)  # sample std √(13/3), over √3
     assert paired["below"] == 2 and paired["values"] == [-2.0, 1.0, -3.0]
+    half = 4.303 * paired["se"]  # t_2
+    assert paired["ci95"] == pytest.approx([-4 / 3 - half, -4 / 3 + half])
     assert paired_difference([90.0], [80.0]) is None  # one seed has no spread to judge a difference by
 
 
@@ -104,7 +106,22 @@ def test_the_table_compares_every_ir_method_with_arctic_seed_by_seed():
     table = bench_markdown(summarise(plan, variants, results, ""))
     header = next(line for line in table.splitlines() if line.startswith("| method"))
     assert header.endswith("| top-1 − ARCTIC, paired | wall time per run |")
-    assert "| ARCTIC − KD | IR | 78.0 ± 11.3 |" in table and "| -2.0 ± 3.0 SE, below on 1/2 |" in table
+    assert "| ARCTIC − KD | IR | 78.0 ± 11.3 |" in table
+    assert "| -2.0 ± 3.0 SE, 95 % CI [-40.1, +36.1], below on 1/2 |" in table  # ± t_1 · SE = 12.706 · 3
+    # pooled paired std √((72 + 18) / 2) of IR-only's (−15, −3) and ARCTIC − KD's (+1, −5), t_1 · s / √2
+    resolvable = summarise(plan, variants, results, "")["resolvable"]["ntu60-xsub"]
+    assert resolvable["sd"] == pytest.approx(45**0.5) and resolvable["half_width"] == pytest.approx(
+        60.27, abs=0.01
+    )
+    assert (
+        "Resolved at 95 %: paired differences of at least 60.3 points (2 seeds, pooled paired std 6.7)"
+        in table
+    )
+
+
+def test_the_t_quantiles_behind_the_intervals():
+    assert [t_975(df) for df in (1, 4, 30)] == [12.706, 2.776, 2.042]
+    assert t_975(40) == pytest.approx(2.021, abs=1e-3) and t_975(120) == pytest.approx(1.980, abs=1e-3)
 
 
 @pytest.fixture(scope="module")

@@ -38,6 +38,7 @@ def tiny_run(root) -> list[str]:
         "train.tensorboard": "false",
         "optim.teacher_epochs": 0,  # the demo preset trains its teacher longer
         "train.eval_every": 1,
+        "data.val.enabled": "false",  # the tiny split has 2 training performers: keep both training
     }
     return [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
 
@@ -63,7 +64,7 @@ def _batches(loader) -> list[dict[str, torch.Tensor]]:
 
 def test_the_shards_of_a_batch_make_the_single_process_batch_with_the_same_clips(odd_dataset):
     def loaders(world_size: int, rank: int):
-        train, test, _ = make_loaders(_data(odd_dataset), ("ir",), seed=3, progress=False)
+        train, _, test, _ = make_loaders(_data(odd_dataset), ("ir",), seed=3, progress=False)
         if world_size > 1:
             train.shard(rank, world_size, equal_steps=True)
             test.shard(rank, world_size, equal_steps=False)
@@ -107,7 +108,7 @@ def test_a_loader_resumes_in_the_middle_of_a_pass(odd_dataset):
 
 
 def test_a_global_batch_that_does_not_split_evenly_is_an_error(odd_dataset):
-    train, _, _ = make_loaders(_data(odd_dataset, batch_size=3), ("ir",), seed=0, progress=False)
+    train, _, _, _ = make_loaders(_data(odd_dataset, batch_size=3), ("ir",), seed=0, progress=False)
     with pytest.raises(ArcticError, match="does not split evenly between 2 processes"):
         train.shard(0, 2, equal_steps=True)
 
@@ -124,19 +125,23 @@ def test_torchrun_with_two_processes_gives_the_metrics_of_one_process(odd_datase
     """
     args = ["train", "--modality", "ir", *tiny_run(odd_dataset)]
     args += ["--set", "optim.epochs=2", "--set", "optim.lr=0.01", "--set", "train.sync_batchnorm=true"]
-    args += ["--set", "data.test_clips=2"]
+    args += ["--set", "data.test_clips=2", "--set", "data.val.enabled=true"]  # P001 trains, P002 validates
     args += ["--set", "device=cpu"]  # gloo: two processes must also start where only one GPU is
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
     done = run_two_processes(args, tmp_path / "two")
-    assert done.stdout.count("final (epoch 2)") == 1  # rank 0 alone reports
+    assert done.stdout.count("final test (epoch 2)") == 1  # rank 0 alone reports
 
     one, two = (_metrics(tmp_path / name) for name in ("one", "two"))
     assert len(one) == len(two) == 2
     for single, double in zip(one, two, strict=True):
-        assert double["test_samples"] == single["test_samples"] == 5  # odd: a padded shard would count 6
-        for key in ("test_top1", "test_top5", "test_mean_class"):
+        # every process holds the same validation split and reads its share: each clip counted once
+        assert double["val_samples"] == single["val_samples"] == 6
+        splits = ("val", "test") if single["epoch"] == 2 else ("val",)  # the test split: at the end only
+        assert set(double) == set(single) and ("test_top1" in single) == (single["epoch"] == 2)
+        for key in (f"{split}_{name}" for split in splits for name in ("top1", "top5", "mean_class")):
             assert double[key] == single[key]
         assert double["train_ce"] == pytest.approx(single["train_ce"], rel=1e-5)
+    assert one[-1]["test_samples"] == two[-1]["test_samples"] == 5  # odd: a padded shard would count 6
     one, two = (json.loads((tmp_path / name / "multiview.json").read_text()) for name in ("one", "two"))
     assert two["views"] == one["views"] == 2
     assert two["samples"] == one["samples"] == 5  # each video once, from one process or the other

@@ -279,8 +279,11 @@ def test_distill_reports_every_sample_it_could_not_use(tmp_path_factory, tiny_da
     (root / "nturgb+d_skeletons" / f"{no_skeleton}.skeleton").unlink()
     (root / "nturgb+d_skeletons" / f"{no_body}.skeleton").write_text("3\n0\n0\n0\n")
     out = tmp_path / "run"
-    # one batch of all 11 usable training samples: every corrupt one is met in the epoch
-    assert _distill(tmp_path_factory, tiny_dataset, root, out, "data.batch_size=11") == 0
+    # one batch of all 11 usable training samples (none held out to validate): every corrupt one is met
+    assert (
+        _distill(tmp_path_factory, tiny_dataset, root, out, "data.batch_size=11", "data.val.enabled=false")
+        == 0
+    )
     captured = capsys.readouterr()
     assert f"1 sample(s) left out: a video they need is missing: {missing} (no RGB video)" in captured.err
     assert "2 sample(s) read as whole frames, not person crops: no usable skeleton" in captured.err

@@ -190,6 +190,7 @@ def test_training_steps_and_check_on_a_manifest(manifest, tmp_path, capsys):
     assert code == 0
     (line,) = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert line["train_ce"] > 0
+    assert line["val_samples"] == 6 and line["test_samples"] == 6  # one of P001, P002 validates
     capsys.readouterr()
     code = main(
         ["check", str(manifest), "--dataset", "manifest", "--size", "32", "--frames", "4", "--workers", "0"]

@@ -130,7 +130,7 @@ def tiny_ir_model() -> torch.nn.Module:
 
 def test_one_view_gives_the_single_clip_metrics(tiny_dataset):
     model, config = tiny_ir_model(), tiny_data(tiny_dataset)
-    _, test, _ = make_loaders(config, ("ir",), seed=0, progress=False)
+    _, _, test, _ = make_loaders(config, ("ir",), seed=0, progress=False)
     single = evaluate(model, test, "ir", 2, torch.device("cpu"))
     views, _ = make_view_loader(config, ("ir",), progress=False)
     both = evaluate_views(model, views, "ir", 2, torch.device("cpu"))
@@ -145,7 +145,7 @@ def test_multiview_counts_each_video_once_and_averages_its_views(tiny_dataset):
     views, _ = make_view_loader(config, ("ir",), progress=False)
     metrics = evaluate_views(model, views, "ir", 2, torch.device("cpu"))
     assert metrics["views"] == 6 and metrics["multiview"]["samples"] == metrics["samples"] == 6
-    _, test, _ = make_loaders(config, ("ir",), seed=0, progress=False)
+    _, _, test, _ = make_loaders(config, ("ir",), seed=0, progress=False)
     assert metrics["confusion"] == evaluate(model, test, "ir", 2, torch.device("cpu"))["confusion"]
     confusion = torch.zeros(2, 2, dtype=torch.long)
     with torch.no_grad():
@@ -165,7 +165,7 @@ def test_eval_reports_single_clip_and_multiview(tiny_dataset, tmp_path, capsys):
     checkpoint = save_checkpoint(tmp_path / "ir.pt", payload)
     assert main(["eval", str(checkpoint), "--json", "--set", "data.test_clips=2"]) == 0
     metrics = json.loads(capsys.readouterr().out)
-    _, test, _ = make_loaders(config.data, ("ir",), seed=0, progress=False)
+    _, _, test, _ = make_loaders(config.data, ("ir",), seed=0, progress=False)
     assert metrics["top1"] == evaluate(model, test, "ir", 2, torch.device("cpu"))["top1"]
     assert metrics["views"] == 2 and metrics["multiview"]["samples"] == 6
     assert main(["eval", str(checkpoint), "--set", "data.test_crops=3"]) == 2

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from arctic_kd.cli import main
-from arctic_kd.config import PkuMmdConfig
+from arctic_kd.config import DataConfig, PkuMmdConfig
 from arctic_kd.data.dataset import PairedClipDataset
 from arctic_kd.data.frames import FrameFolder, open_frames
 from arctic_kd.data.pkufiles import read_labels, read_split
@@ -20,6 +20,7 @@ from arctic_kd.data.pkummd import index_pkummd, official_class_names
 from arctic_kd.data.synth import SynthConfig
 from arctic_kd.data.synth.dataset import render_take
 from arctic_kd.data.synth.pkummd import PNG_IR_PATTERN, VIEW_OF_CAMERA, generate, recordings
+from arctic_kd.data.validation import carve_validation
 from arctic_kd.data.video import VideoReader
 from arctic_kd.errors import DataError
 
@@ -269,6 +270,7 @@ def test_training_steps_on_pkummd_with_png_ir_and_the_frame_cache(pku_png_root, 
     assert code == 0
     (line,) = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert line["train_ce"] > 0 and 0 <= line["test_top1"] <= 100
+    assert line["val_samples"] > 0 and 0 <= line["val_top1"] <= 100  # a stratified share of training
 
 
 def test_check_reports_a_recording_without_its_label_file(pku_root, tmp_path, capsys):
@@ -312,3 +314,16 @@ def test_prepare_stores_pkummd_clips_whose_ir_is_a_png_folder(pku_png_root, tmp_
     with FrameFolder(ir_folder) as folder:  # prepare's streaming pass gives what read gives
         streamed = np.stack(list(folder.frames(1, 4, gray=True)))
         np.testing.assert_array_equal(streamed, folder.read([1, 2, 3], gray=True))
+
+
+def test_validation_on_pkummd_cross_subject_holds_out_whole_takes(pku_root):
+    """PKU-MMD names no subjects: validation holds out whole takes (every view of one recording number),
+    drawn from the training recordings only."""
+    config = DataConfig(dataset="pkummd", root=str(pku_root), protocol="pkummd-xsub")
+    train, test = index_pkummd(pku_root).split("pkummd-xsub", ("rgb", "ir"))
+    kept, held = carve_validation(train, config)
+    assert {s.subject for s in kept}.isdisjoint({s.subject for s in held}) and held
+    assert sorted(s.sample_id for s in kept + held) == sorted(s.sample_id for s in train)
+    assert {s.sample_id[:4] for s in held} == {s.subject for s in held}  # F<number>: all its views
+    assert len({s.sample_id[4:8] for s in held}) == 3  # V001, V002, V003
+    assert not {s.sample_id for s in held} & {s.sample_id for s in test}

@@ -39,7 +39,7 @@ def test_one_clip_predictions_are_the_evaluation_clips_probabilities(student, ti
     checkpoint = load_checkpoint(student)
     config = config_from_dict(checkpoint["config"])
     model = model_from_checkpoint(checkpoint)
-    _, test, _ = make_loaders(config.data, ("ir",), config.seed, progress=False)
+    _, _, test, _ = make_loaders(config.data, ("ir",), config.seed, progress=False)
     predictor = Predictor(student, num_clips=1)
     compared = 0
     for batch in test:

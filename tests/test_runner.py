@@ -33,7 +33,9 @@ def fake_stages(monkeypatch):
     def outcome(config, folder: Path, top1: float = 80.0) -> dict:
         folder.mkdir(parents=True, exist_ok=True)
         clock[0] += SECONDS_PER_RUN
-        return {"final": {"top1": top1, "top5": 99.0}, "multiview": {"top1": 81.0}, "metrics_log": None}
+        final, views = {"top1": top1, "top5": 99.0}, {"top1": 81.0}
+        validation = {"final": {"top1": top1 - 1}, "best": {"top1": top1 - 1}}
+        return {"final": final, "multiview": views, "validation": validation, "metrics_log": None}
 
     def train(config, modality, folder, cache, progress):
         calls.append(modality)
@@ -52,6 +54,7 @@ def fake_stages(monkeypatch):
 def record(**changes) -> RunRecord:
     fields = dict(name=TEACHER, label="RGB teacher", modality="rgb", protocol="ntu60-xsub", seed=0)
     fields |= dict(top1=90.0, top5=99.5, seconds=12.5, config={"seed": 0}, multiview_top1=91.0, threads=2)
+    fields |= dict(val_top1=88.0)
     return RunRecord(**(fields | changes))
 
 
@@ -61,10 +64,11 @@ def test_a_run_record_reads_back_as_written_and_an_old_one_at_its_defaults(tmp_p
     assert RunRecord.read(tmp_path / "result.json") == written
     assert not (tmp_path / "result.json.partial").exists()
     old = json.loads((tmp_path / "result.json").read_text())
-    del old["multiview_top1"], old["threads"]  # as written before either existed
+    del old["multiview_top1"], old["threads"], old["val_top1"]  # as written before they existed
     (tmp_path / "result.json").write_text(json.dumps(old))
     read = RunRecord.read(tmp_path / "result.json")
     assert math.isnan(read.multiview_top1) and read.threads == 0 and read.top1 == 90.0
+    assert math.isnan(read.val_top1)
 
 
 def test_what_a_run_depends_on_is_said_by_its_stage(demo_config):

@@ -61,7 +61,7 @@ def test_store_clips_equal_raw_clips_up_to_resize_and_jpeg(tiny_dataset, store):
 
 def test_training_reads_the_store(tiny_dataset, store):
     config = DataConfig(root=str(tiny_dataset), store=str(store), batch_size=4, workers=0, num_frames=4)
-    train, _, class_names = make_loaders(config, ("rgb", "ir"), seed=0, progress=False)
+    train, _, _, class_names = make_loaders(config, ("rgb", "ir"), seed=0, progress=False)
     batch = next(iter(train))
     assert batch["rgb"].shape == (4, 3, 4, 112, 112) and batch["ir"].shape == (4, 1, 4, 112, 112)
     assert batch["ir_from_rgb"].shape == (4, 2, 3) and class_names
@@ -85,7 +85,7 @@ def test_a_corrupt_video_is_reported_and_the_others_prepared(tiny_dataset, tmp_p
     assert victim.sample_id in (tmp_path / "store" / "report.json").read_text()
     # training skips (or stops at) it like any bad sample
     config = DataConfig(root=str(root), store=str(tmp_path / "store"), workers=0, skip_bad=True, batch_size=2)
-    train, test, _ = make_loaders(config, ("ir",), seed=0, progress=False)
+    train, _, test, _ = make_loaders(config, ("ir",), seed=0, progress=False)
     for _ in train:
         pass
     for _ in test:

@@ -1,4 +1,5 @@
-"""The YAML presets that ship inside the package: training configs, bench plans and bench variants.
+"""The YAML presets that ship inside the package: training configs, bench plans, bench variants and tune
+plans.
 
 They are package data found through `importlib.resources`, so a wheel or a regular `pip install` has
 them exactly as a source checkout does, whatever folder a command runs from.
@@ -14,6 +15,7 @@ from arctic_kd.errors import ArcticError
 CONFIG_PRESETS = Path(str(resources.files(__package__) / "configs"))  # an installed package is on disk
 BENCH_PRESETS = CONFIG_PRESETS / "bench"
 VARIANTS_FILE = BENCH_PRESETS / "variants.yaml"
+TUNE_PRESETS = CONFIG_PRESETS / "tune"
 
 
 def preset_names(folder: Path) -> list[str]:

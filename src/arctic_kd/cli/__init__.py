@@ -43,6 +43,7 @@ COMMANDS = (
     experiments.add_demo,
     data.add_prepare,
     experiments.add_bench,
+    experiments.add_tune,
     use.add_predict,
     use.add_export,
     use.add_viz,

@@ -15,7 +15,12 @@ TRAIN_DESCRIPTION = """\
 Train one network with cross-entropy on one modality: --modality rgb trains the teacher (config section
 `teacher`), --modality ir the IR-only baseline (section `student`). Writes OUT/last.pt, OUT/best.pt,
 OUT/metrics.jsonl (one line per epoch) and TensorBoard logs in OUT/tensorboard. --resume continues a
-killed run from OUT/last.pt. OUT belongs to one run: a folder that holds one is refused unless --resume
+killed run from OUT/last.pt. Every train.eval_every epochs the network is evaluated on a validation
+split carved out of the TRAINING split (data.val: whole subjects held out on cross-subject protocols, else
+data.val.fraction of each class), which picks OUT/best.pt; the test split is read once, after the last
+epoch (also every evaluation with --set train.test_every_eval=true, logged as test_*, never used to pick).
+With --set data.val.enabled=false every training sample trains, evaluations are on the test split and no
+best.pt is written: use last.pt. OUT belongs to one run: a folder that holds one is refused unless --resume
 continues it or --force replaces it, and a second process writing to it is refused (OUT/.arctic.lock).
 Several GPUs or nodes: launch through torchrun (see README, "Training at scale"); data.batch_size is the
 global batch.
@@ -79,8 +84,9 @@ its own section: kd (distill.hinton), fitnets, at, sp, rkd, afd, dkd (distill.<m
       --set student.depth=18 --set student.width=1
 
 --pretrained starts the IR student from a torchvision-format Kinetics-400 state dict (see `arctic train
---help`). Before training, the teacher's recorded accuracy is printed, with a warning when the teacher
-looks weak (accuracy near chance, a training loss that did not fall).
+--help`). Validation, best.pt and the test split: as in `arctic train --help` (data.val; without a
+validation split no best.pt is written). Before training, the teacher's recorded accuracy is printed, with
+a warning when the teacher looks weak (accuracy near chance, a training loss that did not fall).
 """
 
 
@@ -160,17 +166,23 @@ def _print_result(result: dict, out: Path) -> None:
 
     if not is_main_process():
         return  # under torchrun, rank 0 speaks for all
-    final, best = result["final"], result["best"]
+    final = result["final"]
     print(
-        f"final (epoch {final['epoch']}): top-1 {final['top1']:.1f}  top-5 {final['top5']:.1f}  "
-        f"mean class {final['mean_class']:.1f}   best top-1 {best['top1']:.1f} (epoch {best['epoch']})"
+        f"final test (epoch {final['epoch']}): top-1 {final['top1']:.1f}  top-5 {final['top5']:.1f}  "
+        f"mean class {final['mean_class']:.1f}"
     )
+    checkpoints = f"{out / 'last.pt'} (no best.pt: no validation split, data.val.enabled=false)"
+    if "validation" in result:
+        val, best = result["validation"]["final"], result["validation"]["best"]
+        best_text = f"best top-1 {best['top1']:.1f} (epoch {best['epoch']}, best.pt)"
+        print(f"validation: final top-1 {val['top1']:.1f}, {best_text}")
+        checkpoints = f"{out / 'last.pt'}, {out / 'best.pt'} (best on validation)"
     views = result["multiview"]
     print(
         f"final multi-view ({_views(views['views'])}): top-1 {views['top1']:.1f}  top-5 {views['top5']:.1f}  "
         f"mean class {views['mean_class']:.1f}"
     )
-    print(f"checkpoints: {out / 'last.pt'}, {out / 'best.pt'}; log: {out / 'metrics.jsonl'}")
+    print(f"checkpoints: {checkpoints}; log: {out / 'metrics.jsonl'}")
     for sample, problem in result["skipped"].items():
         print(f"skipped {sample}: {problem}")
     for key, what in (("left_out", "left out"), ("whole_frames", "read as whole frames")):

@@ -41,6 +41,20 @@ class PkuMmdConfig:
 
 
 @dataclass
+class ValConfig:
+    """The validation split, carved out of the training split (never the test split), on which `best.pt` is
+    chosen and `arctic tune` scores: whole subjects on cross-subject protocols, else a class-stratified share
+    of the training samples (see `data.validation`)."""
+
+    enabled: bool = True  # false: no validation split, every training sample trains and no best.pt is kept
+    fraction: float = 0.1  # share of the training subjects (cross-subject) or of each class's samples
+    subjects: tuple[str, ...] = ()  # cross-subject: validate on these subjects instead (e.g. [P008, P015])
+
+    def __post_init__(self) -> None:
+        fraction("data.val", self, "fraction", low_open=True, high_open=True)
+
+
+@dataclass
 class DataConfig:
     dataset: Literal["ntu", "pkummd", "manifest"] = "ntu"
     root: str = "data/synth"  # ntu and pkummd: the dataset folder
@@ -48,6 +62,7 @@ class DataConfig:
     class_names: str = ""  # pkummd and manifest: a class-names file (one per line, in label order)
     train_subjects: tuple[str, ...] = ()  # manifest-xsub: the subjects whose samples train
     pkummd: PkuMmdConfig = field(default_factory=PkuMmdConfig)
+    val: ValConfig = field(default_factory=ValConfig)
     protocol: str = "ntu60-xsub"  # ntu60-/ntu120-..., pkummd-xsub|xview, manifest-split|manifest-xsub
     drop_missing_skeletons: bool = False
     num_frames: int = 8
@@ -157,7 +172,10 @@ class TrainConfig:
     channels_last: bool = True  # channels-last-3d memory layout on GPU (faster convolutions with AMP)
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch
     tensorboard: bool = True  # TensorBoard event files in OUT/tensorboard, beside metrics.jsonl
-    eval_every: int = 1  # test every N epochs (and always after the last): evaluation is not free
+    eval_every: int = 1  # evaluate every N epochs (and always after the last): evaluation is not free
+    # with a validation split (data.val), also test every eval_every epochs (logged as test_*), not only at
+    # the end; the test split then still picks nothing
+    test_every_eval: bool = False
     checkpoint_every: int = 0  # also write last.pt every N training steps (0: at the end of each epoch only)
     # train the RGB teacher from this many seeds (seed, seed+1, …) and keep the best on held-out data:
     # k times the teacher's training time, against a seed that happens to train badly

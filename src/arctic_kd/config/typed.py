@@ -82,6 +82,11 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return value
     if origin is tuple:
         return _coerce_tuple(hint, value, where)
+    if origin is dict:  # a mapping of names (tune plans: method -> keys)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, found {value!r}")
+        key_hint, value_hint = typing.get_args(hint)
+        return {_coerce(key_hint, k, where): _coerce(value_hint, v, f"{where}.{k}") for k, v in value.items()}
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(hint)
         if value is None and type(None) in options:

@@ -6,6 +6,7 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 
@@ -23,6 +24,7 @@ from arctic_kd.data.protocols import split
 from arctic_kd.data.registration import FITTED, fallback_registrations
 from arctic_kd.data.samples import PairedSample
 from arctic_kd.data.store import ClipStore, store_margin
+from arctic_kd.data.validation import carve_validation
 from arctic_kd.errors import ConfigError, DataError, shortlist
 from arctic_kd.progress import progress_bar
 
@@ -43,6 +45,16 @@ class SplitSamples:
     class_names: list[str]
     left_out: dict[str, str] = field(default_factory=dict)  # id -> why (a needed modality is missing)
     whole_frames: dict[str, str] = field(default_factory=dict)  # id -> why no person crop (skeleton)
+    val: list[PairedSample] = field(default_factory=list)  # carved out of train by `make_loaders` (data.val)
+
+
+class Loaders(NamedTuple):
+    """What a run reads: training clips, validation clips (None when `data.val` is off) and test clips."""
+
+    train: ClipLoader
+    val: ClipLoader | None
+    test: ClipLoader
+    class_names: list[str]
 
 
 def paired_samples(
@@ -70,6 +82,7 @@ def paired_samples(
             person=track.boxes if source == FITTED else carried_boxes(track.boxes, affine),
             registration=None if affine is None else tuple(float(v) for v in affine.ravel()),
             registration_source=source,
+            subject=f"P{s.name.performer:03d}",
         )
         for s, track, (affine, source) in zip(samples, tracks, maps, strict=True)
     ]
@@ -175,16 +188,19 @@ def make_loaders(
     seed: int,
     frame_cache: FrameCache | None = None,
     progress: bool = True,
-) -> tuple[ClipLoader, ClipLoader, list[str]]:
-    """Shuffled, augmented training clips and deterministic test clips of the configured protocol.
+) -> Loaders:
+    """Shuffled, augmented training clips and deterministic validation and test clips of the protocol; the
+    validation clips come out of the training split (`data.val`: `data.validation`), never the test split.
 
     With `config.store` clips come from a store made by `arctic prepare` (`data.cache` is then unused).
     With `config.cache` every video is decoded once, in `config.workers` processes, into `frame_cache`
     (pass the same cache to several stages to decode only once); clips are then cut in the main process.
     """
     samples = split_samples(config, modalities, progress)
+    if config.val.enabled:
+        samples.train, samples.val = carve_validation(samples.train, config)
     frame_cache, workers = _prepare_cache(
-        config, samples.train + samples.test, modalities, frame_cache, progress
+        config, samples.train + samples.val + samples.test, modalities, frame_cache, progress
     )
     common = _clip_options(config, modalities, frame_cache)
     train_set = PairedClipDataset(
@@ -200,10 +216,14 @@ def make_loaders(
     drop_last = len(train_set) >= config.batch_size  # a batch of one would break BatchNorm
     train = ClipLoader(train_set, config.batch_size, shuffle=True, drop_last=drop_last, seed=seed, **loader)
     test = ClipLoader(test_set, config.batch_size, **loader)
+    val = None
+    if samples.val:
+        val_set = test_dataset(config, samples.val, modalities, frame_cache)
+        val = ClipLoader(val_set, config.batch_size, **loader)
     train.report.left_out, train.report.whole_frames = samples.left_out, samples.whole_frames
     if progress:
         _tell_unused(samples)
-    return train, test, samples.class_names
+    return Loaders(train, val, test, samples.class_names)
 
 
 def _tell_unused(samples: SplitSamples) -> None:

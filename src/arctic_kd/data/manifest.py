@@ -140,8 +140,9 @@ def _row(path: Path, line: int, cells: dict[str, str], label: int) -> ManifestRo
     split = cells.get("split", "").lower()
     if split and split not in SPLITS:
         raise DataError(path, f"split {cells['split']!r} is not train or test", line=line)
-    sample = PairedSample(f"{path.name}:{line}", label, rgb, ir, start or 0, end)
-    return ManifestRow(sample, cells.get("subject", ""), cells.get("camera", ""), split, line)
+    subject = cells.get("subject", "")
+    sample = PairedSample(f"{path.name}:{line}", label, rgb, ir, start or 0, end, subject=subject)
+    return ManifestRow(sample, subject, cells.get("camera", ""), split, line)
 
 
 def _frame(path: Path, line: int, cells: dict[str, str], column: str) -> int | None:

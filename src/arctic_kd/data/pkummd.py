@@ -146,8 +146,16 @@ class PkuIndex:
         end = max(row.last + 1 - self.layout.first_frame, start + 1)
         sample_id = f"F{int(number):03d}V{VIEWS[view]:03d}C{row.label:03d}L{row.line:03d}"
         # no pixel coordinates in PKU-MMD skeletons: the nominal map is all there is (README)
+        # no subject ids either: validation holds out whole takes (every view of recording F<number>)
         return PairedSample(
-            sample_id, row.label - 1, recording.rgb, recording.ir, start, end, registration_source=NOMINAL
+            sample_id,
+            row.label - 1,
+            recording.rgb,
+            recording.ir,
+            start,
+            end,
+            registration_source=NOMINAL,
+            subject=f"F{int(number):03d}",
         )
 
     def split(

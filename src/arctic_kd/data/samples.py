@@ -33,6 +33,7 @@ class PairedSample:
     person: Mapping[str, PixelBox] | None = None  # per modality, the performer's box in that stream's pixels
     registration: Registration | None = None  # RGB pixel → IR pixel affine (person.py); None: Kinect FOVs
     registration_source: str = ""  # fitted, setup+camera, camera, nominal (registration.py); "": unrecorded
+    subject: str = ""  # who performs it (NTU P001, PKU-MMD the take F002, a manifest's `subject`): data.val
 
     def path(self, modality: str) -> Path:
         path = self.rgb if modality == "rgb" else self.ir

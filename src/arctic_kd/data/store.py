@@ -244,4 +244,5 @@ class ClipStore:
             folder / f"{key}.rgb{STORED_SUFFIX}",
             folder / f"{key}.ir{STORED_SUFFIX}",
             registration=None if entry is None else tuple(entry["registration"]),
+            subject=raw.subject,
         )

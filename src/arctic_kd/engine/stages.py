@@ -21,7 +21,7 @@ from arctic_kd.config import Config, ModelConfig, OptimConfig
 from arctic_kd.config.distill import method_sections
 from arctic_kd.data.cache import FrameCache
 from arctic_kd.data.cliploader import check_batch_split
-from arctic_kd.data.loaders import frame_cache_for, make_loaders, make_view_loader
+from arctic_kd.data.loaders import Loaders, frame_cache_for, make_loaders, make_view_loader
 from arctic_kd.distill import build_distiller
 from arctic_kd.distill.agreement import AgreementMeter
 from arctic_kd.distill.base import Vanilla
@@ -127,7 +127,8 @@ def run_train(
     progress = progress and context.is_main
     seed_everything(config.seed, config.deterministic)
     frame_cache = frame_cache or frame_cache_for(config.data)
-    train, test, class_names = make_loaders(config.data, (modality,), config.seed, frame_cache, progress)
+    loaders = make_loaders(config.data, (modality,), config.seed, frame_cache, progress)
+    class_names = loaders.class_names
     model_config = config.network(modality)
     spec = _spec(model_config, modality, len(class_names))
     distiller = Vanilla(
@@ -142,7 +143,7 @@ def run_train(
         "config": config.to_dict(),
         "method": "ce",
     }
-    result = _fit(distiller, train, test, config, run_dir, extra, context, progress, frame_cache, **resuming)
+    result = _fit(distiller, loaders, config, run_dir, extra, context, progress, frame_cache, **resuming)
     if modality == "rgb" and result["metrics_log"] is not None:
         losses = training_losses(result["metrics_log"])
         result["teacher_warnings"] = teacher_warnings(held_out(result)["top1"], len(class_names), losses)
@@ -174,7 +175,8 @@ def _best_restart(
     chosen = {"chosen": best, "seeds": [config.seed + k for k in range(len(scores))], "top1": scores}
     if distributed.is_main_process():
         for name in RESTART_FILES:
-            shutil.copy2(run_dir / f"restart{best}" / name, run_dir / name)
+            if (run_dir / f"restart{best}" / name).is_file():  # no best.pt without a validation split
+                shutil.copy2(run_dir / f"restart{best}" / name, run_dir / name)
         (run_dir / "restarts.json").write_text(json.dumps(chosen) + "\n")
     if progress:
         tried = ", ".join(f"{s:.1f}" for s in scores)
@@ -209,7 +211,8 @@ def run_distill(
         for line in (recorded, *warning_lines(warnings)):
             say(line)
     frame_cache = frame_cache or frame_cache_for(config.data)
-    train, test, class_names = make_loaders(config.data, ("rgb", "ir"), config.seed, frame_cache, progress)
+    loaders = make_loaders(config.data, ("rgb", "ir"), config.seed, frame_cache, progress)
+    class_names = loaders.class_names
     if teacher_checkpoint["class_names"] != class_names:
         raise ArcticError(
             f"{config.distill.teacher}: the teacher was trained on other classes than "
@@ -230,13 +233,12 @@ def run_distill(
         "method": config.distill.method,
     }
     resuming = {"resume": resume, "schedule_change": schedule_change}
-    return _fit(distiller, train, test, config, run_dir, extra, context, progress, frame_cache, **resuming)
+    return _fit(distiller, loaders, config, run_dir, extra, context, progress, frame_cache, **resuming)
 
 
 def _fit(
     distiller,
-    train,
-    test,
+    loaders: Loaders,
     config: Config,
     run_dir: Path,
     extra,
@@ -246,9 +248,12 @@ def _fit(
     resume: bool = False,
     schedule_change: bool = False,
 ) -> dict:
-    if context.distributed:
+    train, val, test = loaders.train, loaders.val, loaders.test
+    if context.distributed:  # every process holds the same split (data.validation); each reads its share
         train.shard(context.rank, context.world_size, equal_steps=True)
-        test.shard(context.rank, context.world_size, equal_steps=False)
+        for evaluated in (val, test):
+            if evaluated is not None:
+                evaluated.shard(context.rank, context.world_size, equal_steps=False)
     result = fit(
         distiller,
         train,
@@ -261,13 +266,14 @@ def _fit(
         progress,
         resume,
         schedule_change,
+        val,
     )
     result["multiview"] = final_multiview(
         distiller.student, config, extra["modality"], result["final"], frame_cache, context, progress
     )
     if context.is_main:
         (run_dir / "multiview.json").write_text(json.dumps(result["multiview"]) + "\n")
-    skipped = train.report.samples | test.report.samples
+    skipped = train.report.samples | test.report.samples | (val.report.samples if val is not None else {})
     result["skipped"] = {k: f"{v.path}: {v.problem}" for k, v in skipped.items()}
     result["left_out"], result["whole_frames"] = train.report.left_out, train.report.whole_frames
     if context.is_main:

@@ -1,11 +1,15 @@
 """One training loop for every stage: a `Distiller` gives logits and named losses, the loop does the rest.
 
-Per epoch: train with a progress bar, evaluate on the test split, append a line to `metrics.jsonl` (and to
-TensorBoard), write `last.pt` and (when top-1 improves) `best.pt` atomically. Under `torchrun` the student
-and the method's own modules train in DistributedDataParallel (the frozen teacher stays outside it: it has
-nothing to synchronise), each process reads its share of every batch, test results of all processes are
-added up, and only rank 0 writes anything. `last.pt` holds the whole training state, so `resume=True`
-continues a killed run where its last checkpoint left it: bit for bit in deterministic mode.
+Per epoch: train with a progress bar, evaluate every `train.eval_every` epochs, append a line to
+`metrics.jsonl` (and to TensorBoard), write `last.pt` and (when validation top-1 improves) `best.pt`
+atomically. With a validation split the evaluations are on it and the test split is read once, at the last
+epoch (at every evaluation with `train.test_every_eval`); without one the evaluations are on the test split
+and no `best.pt` is kept: a checkpoint chosen on the test split would report a number chosen on it. Under
+`torchrun` the student and the method's own modules train in DistributedDataParallel (the frozen teacher
+stays outside it: it has nothing to synchronise), each process reads its share of every batch, evaluation
+results of all processes are added up, and only rank 0 writes anything. `last.pt` holds the whole training
+state, so `resume=True` continues a killed run where its last checkpoint left it: bit for bit in
+deterministic mode.
 """
 
 from __future__ import annotations
@@ -39,11 +43,12 @@ class _Progress:
     epoch: int = 0  # finished epochs
     step: int = 0  # optimizer steps taken
     seconds: float = 0.0  # training time before this process started
-    best: dict = field(default_factory=lambda: {"top1": -1.0})
-    final: dict = field(default_factory=dict)
+    best: dict = field(default_factory=lambda: {"top1": -1.0})  # the best validation evaluation
+    final: dict = field(default_factory=dict)  # the last test evaluation
     sums: dict[str, float] = field(default_factory=dict)  # loss sums of the epoch in progress
     count: int = 0  # batches behind `sums`
     short_batches: int = 0  # training batches left with one clip by skipped samples, not trained on
+    val: dict = field(default_factory=dict)  # the last validation evaluation
 
 
 def fit(
@@ -58,14 +63,16 @@ def fit(
     progress: bool = True,
     resume: bool = False,
     schedule_change: bool = False,
+    val_batches=None,
 ) -> dict:
-    """Train `distiller.student` (and the method's modules); returns the best and the final test metrics.
+    """Train `distiller.student` (and the method's modules); returns the final test metrics ("final") and,
+    with `val_batches`, the last and the best validation metrics ("validation": {"final", "best"}).
 
     The per-epoch records go to `run_dir/metrics.jsonl`, returned as `metrics_log` by the process that wrote
     it (None on the others); drawing them is the caller's business (`use.viz.curves.plot_run_curves`).
 
-    `train_batches`/`test_batches` are this process's shares (see `ClipLoader.shard`). A resume whose
-    optimisation settings differ from the checkpoint's is refused unless `schedule_change`.
+    `train_batches`/`test_batches`/`val_batches` are this process's shares (see `ClipLoader.shard`). A
+    resume whose optimisation settings differ from the checkpoint's is refused unless `schedule_change`.
     """
     progress = progress and context.is_main
     run = prepare_run(distiller, config, context, len(train_batches))
@@ -101,21 +108,30 @@ def fit(
         losses = _train_epoch(run, train_batches, config, state, epoch, save_last, progress)
         if not losses:
             raise ArcticError(_nothing_trained(epoch, train_batches))
-        tested = epoch % config.train.eval_every == 0 or epoch == config.optim.epochs
-        metrics = _evaluate(run, test_batches, num_classes) if tested else {}
+        last = epoch == config.optim.epochs
+        due = epoch % config.train.eval_every == 0 or last
+        # with validation, the test split is read after the last epoch only (unless train.test_every_eval)
+        testing = val_batches is None or config.train.test_every_eval or last
+        scores = {
+            split: _evaluate(run, batches, num_classes, split)
+            for split, batches in (("val", val_batches), ("test", test_batches))
+            if due and batches is not None and (split == "val" or testing)
+        }
         state.epoch, state.sums, state.count = epoch, {}, 0
-        improved = tested and metrics["top1"] > state.best["top1"]
-        if tested:
-            state.final = {**metrics, "epoch": epoch}
+        improved = "val" in scores and scores["val"]["top1"] > state.best["top1"]
+        if "val" in scores:
+            state.val = {**scores["val"], "epoch": epoch}
+        if "test" in scores:
+            state.final = {**scores["test"], "epoch": epoch}
         if improved:
-            state.best = {**metrics, "epoch": epoch}
+            state.best = dict(state.val)
         log.epoch(
             {
                 "epoch": epoch,
                 "lr": run.scheduler.get_last_lr()[0],
                 "seconds": elapsed(),
                 **{f"train_{k}": v for k, v in losses.items()},
-                **{f"test_{k}": metrics[k] for k in ("top1", "top5", "mean_class", "samples") if tested},
+                **{f"{split}_{k}": m[k] for split, m in scores.items() for k in _LOGGED},
                 **unused_counts(train_batches, test_batches, state.short_batches),
             },
             state.step,
@@ -124,12 +140,20 @@ def fit(
         if improved and context.is_main:
             save_checkpoint(run_dir / "best.pt", _payload(checkpoint_extra, run, state, train_batches))
         if progress:
-            tested_text = f"  test top-1 {metrics['top1']:.1f}  top-5 {metrics['top5']:.1f}" if tested else ""
-            say(f"epoch {epoch}/{config.optim.epochs}: loss {losses['total']:.3f}{tested_text}")
+            shown = "".join(
+                f"  {split} top-1 {m['top1']:.1f}  top-5 {m['top5']:.1f}" for split, m in scores.items()
+            )
+            say(f"epoch {epoch}/{config.optim.epochs}: loss {losses['total']:.3f}{shown}")
     log.close()
     distributed.barrier(context)
     metrics_log = run_dir / "metrics.jsonl" if context.is_main else None
-    return {"best": state.best, "final": state.final, "seconds": elapsed(), "metrics_log": metrics_log}
+    result = {"final": state.final, "seconds": elapsed(), "metrics_log": metrics_log}
+    if val_batches is not None:
+        result["validation"] = {"final": state.val, "best": state.best}
+    return result
+
+
+_LOGGED = ("top1", "top5", "mean_class", "samples")  # what metrics.jsonl keeps of each evaluation
 
 
 def _visible_to_all(path: Path, context: DistContext) -> bool:
@@ -152,6 +176,7 @@ def _payload(extra: dict, run: Run, state: _Progress, loader, seconds: float | N
         "epoch": state.epoch,
         "step": state.step,
         "metrics": state.final,
+        "validation": state.val,
     }
     if seconds is not None:
         payload["resume"] = {
@@ -181,7 +206,7 @@ def _restore(checkpoint: dict, run: Run, loader) -> _Progress:
     run.scaler.load_state_dict(saved["scaler"])
     loader.load_state_dict(saved["loader"])
     restore_rng_state(saved["rng"], run.context.device)
-    final = {**checkpoint["metrics"], "epoch": checkpoint["epoch"]} if checkpoint["metrics"] else {}
+    final = dict(checkpoint["metrics"])
     return _Progress(
         checkpoint["epoch"],
         checkpoint["step"],
@@ -191,6 +216,7 @@ def _restore(checkpoint: dict, run: Run, loader) -> _Progress:
         saved["sums"],
         saved["count"],
         saved.get("short_batches", 0),
+        checkpoint.get("validation", {}),
     )
 
 
@@ -237,23 +263,24 @@ def _train_epoch(
     return {n: float(v) / max(float(totals[-1]), 1.0) for n, v in zip(names, totals[:-1], strict=True)}
 
 
-def _evaluate(run: Run, batches, num_classes: int) -> dict:
-    """Test metrics of the student over every process's share: each test clip counted exactly once."""
+def _evaluate(run: Run, batches, num_classes: int, split: str = "test") -> dict:
+    """Metrics of the student on `split` ("val" or "test") over every process's share: each clip counted
+    exactly once."""
     with run.autocast():
         metrics = evaluate(
             run.distiller.student, batches, run.distiller.student_modality, num_classes, run.context.device
         )
     metrics = sum_over_processes(metrics, run.context)
-    require_test_clips(metrics, batches)
+    require_test_clips(metrics, batches, "validation" if split == "val" else "test")
     return metrics
 
 
-def require_test_clips(metrics: dict, batches) -> None:
+def require_test_clips(metrics: dict, batches, split: str = "test") -> None:
     """A test pass that read no clip has no accuracy: 0 % of nothing would read as a result."""
     if not metrics["samples"]:
-        bad = f"{len(batches.report)} of {len(batches.dataset)} test samples are bad"
+        bad = f"{len(batches.report)} of {len(batches.dataset)} {split} samples are bad"
         raise ArcticError(
-            f"the test split gave no usable clip: {bad} (data.skip_bad skipped them; first: "
+            f"the {split} split gave no usable clip: {bad} (data.skip_bad skipped them; first: "
             f"{_first_bad(batches.report)}); `arctic check` lists them"
         )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
@@ -25,10 +25,19 @@ from arctic_kd.data.synth.folder import is_foreign_folder
 from arctic_kd.errors import ArcticError, ConfigError
 from arctic_kd.experiments.demo import ensure_synthetic
 from arctic_kd.experiments.runner import TEACHER, PlannedRun, RunRecord, run_all, with_overrides
-from arctic_kd.experiments.stats import REFERENCE, gap_recovered, mean_std, paired_difference
+from arctic_kd.experiments.stats import (
+    REFERENCE,
+    gap_recovered,
+    mean_std,
+    paired_difference,
+    resolvable_difference,
+)
 from arctic_kd.experiments.tables import bench_markdown, bench_plot
 from arctic_kd.presets import BENCH_PRESETS, CONFIG_PRESETS, find_preset, preset_names
 from arctic_kd.progress import say
+
+if TYPE_CHECKING:
+    from arctic_kd.experiments.tune import TunePlan
 
 ACCURACIES = ("top1", "top5", "multiview_top1")
 
@@ -110,7 +119,7 @@ def check_plan(plan: BenchPlan, variants: dict[str, Variant]) -> None:
         raise ArcticError("a bench needs at least one method, seed and protocol")
 
 
-def build_base(plan: BenchPlan, config_path: Path, overrides: list[str], data_root: str) -> Config:
+def build_base(plan: BenchPlan | TunePlan, config_path: Path, overrides: list[str], data_root: str) -> Config:
     """The config every run starts from: the plan's config file, the plan's and the user's overrides."""
     return load_config(config_path, [*plan.set, *overrides, f"data.root={data_root}"])
 
@@ -202,7 +211,8 @@ def summarise(
 ) -> dict:
     """Per protocol (those of `protocol_names`, default the plan's) and method: mean ± std over seeds of
     top-1, top-5, multi-view top-1, wall time, the gap recovered and the paired difference from ARCTIC;
-    for the teacher also its weakest seed, on how many seeds it is not above IR-only, and its warnings."""
+    for the teacher also its weakest seed, on how many seeds it is not above IR-only, and its warnings;
+    per protocol, the smallest paired difference the run resolves ("resolvable")."""
     names = [TEACHER, *plan.methods]
     protocols = {}
     for protocol in plan.protocols if protocol_names is None else protocol_names:
@@ -228,12 +238,16 @@ def summarise(
             methods[name] = entry
         methods[TEACHER]["health"] = _teacher_health(plan, by_seed)
         protocols[protocol] = methods
+    paired = {
+        p: [m["vs_reference"] for m in ms.values() if m.get("vs_reference")] for p, ms in protocols.items()
+    }
     return {
         "command": command,
         "dataset": dataset,
         "plan": plain_dict(plan),
         "variants": {name: plain_dict(variants[name]) for name in plan.methods},
         "protocols": protocols,
+        "resolvable": {p: resolvable_difference(found) for p, found in paired.items() if found},
     }
 
 

@@ -61,6 +61,9 @@ class RunRecord:
     # CPU float sums depend on the thread count, and a run is only bit-reproducible at the same one
     # (0: recorded before it was)
     threads: int = 0
+    # the final epoch's top-1 on the validation split (data.val; NaN: none, or recorded before it existed),
+    # what `arctic tune` scores: never the test split
+    val_top1: float = math.nan
     # why the RGB teacher looks weak (`engine.health`); for a teacher, also once an IR-only run beside it
     # is known, in the records `run_all` returns (its result.json keeps what training found)
     teacher_warnings: list[str] = field(default_factory=list)
@@ -156,12 +159,19 @@ def run_all(runs: list[PlannedRun], progress: bool = True, resumable: bool = Tru
 
 
 def _compare_with_ir_only(teacher: RunRecord, ir_only: RunRecord) -> None:
-    """Warn, before its students train, of a teacher no better than the IR-only run beside it. On the test
-    split both were scored on (the validation split's once it lands): a warning, not a choice."""
-    found = below_ir_only(teacher.top1, ir_only.top1)
+    """Warn, before its students train, of a teacher no better than the IR-only run beside it, on the
+    validation split (the test split where the runs had none: a warning, never a choice)."""
+    found = below_ir_only(*_held_out_top1(teacher, ir_only))
     teacher.teacher_warnings = [*teacher.teacher_warnings, *found]
     for line in warning_lines(found, f"the RGB teacher ({teacher.protocol}, seed {teacher.seed})"):
         say(line)
+
+
+def _held_out_top1(*records: RunRecord) -> list[float]:
+    """Each record's validation top-1, or all their test top-1 where one has no validation score."""
+    if any(math.isnan(r.val_top1) for r in records):
+        return [r.top1 for r in records]
+    return [r.val_top1 for r in records]
 
 
 def epochs(run: PlannedRun) -> int:
@@ -229,7 +239,7 @@ def _finished(run: PlannedRun) -> RunRecord | None:
         return None
     record = RunRecord.read(path)
     try:  # keys added to the config since the run take their defaults, which keep the old behaviour
-        recorded = config_from_dict(record.config, str(path))
+        recorded = config_from_dict(_before_validation(record.config), str(path))
     except ConfigError as error:
         raise ArcticError(
             f"{run.folder} holds a config this version cannot read ({error}); "
@@ -244,6 +254,13 @@ def _finished(run: PlannedRun) -> RunRecord | None:
             f"now {_lookup(wanted, key)!r}); use another --out or delete that folder"
         )
     return record
+
+
+def _before_validation(config: dict) -> dict:
+    """A recorded config from before `data.val` existed trained on the whole training split: it reads as
+    `data.val.enabled: false`, not as the new default (which holds training samples out)."""
+    data = config.get("data", {})
+    return config if "val" in data else {**config, "data": {**data, "val": {"enabled": False}}}
 
 
 def _first_difference(old: dict, new: dict, prefix: str = "") -> str:
@@ -285,6 +302,7 @@ def _train(run: PlannedRun, cache: FrameCache | None, progress: bool, record: bo
         run.config.to_dict(),
         outcome["multiview"]["top1"],
         torch.get_num_threads(),
+        outcome.get("validation", {}).get("final", {}).get("top1", math.nan),
         outcome.get("teacher_warnings", []),
     )
     if record:

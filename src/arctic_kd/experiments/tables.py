@@ -45,7 +45,9 @@ def _paired(stats: dict | None) -> str:
     if stats is None:
         return "–"
     seeds = len(stats["values"])
-    return f"{stats['mean']:+.1f} ± {stats['se']:.1f} SE, below on {stats['below']}/{seeds}"
+    low, high = stats["ci95"]
+    interval = f"95 % CI [{low:+.1f}, {high:+.1f}]"
+    return f"{stats['mean']:+.1f} ± {stats['se']:.1f} SE, {interval}, below on {stats['below']}/{seeds}"
 
 
 def bench_markdown(summary: dict) -> str:
@@ -62,7 +64,10 @@ def bench_markdown(summary: dict) -> str:
     if REFERENCE in plan["methods"] and len(plan["seeds"]) > 1:
         lines.append(
             "Paired: the mean of the per-seed top-1 differences from the same seed's ARCTIC run (same "
-            "teacher), ± its standard error, and on how many seeds the method is below ARCTIC."
+            "teacher), ± its standard error, its 95 % interval (mean ± t_{n−1}·SE, Student's t over the n "
+            "seeds), and on how many seeds the method is below ARCTIC. Resolved at 95 %: the half-width "
+            "t_{n−1}·s/√n of that interval for s the pooled (root-mean-square) standard deviation of every "
+            "method's paired differences on the protocol; a smaller mean difference is a tie."
         )
     for protocol, methods in summary["protocols"].items():
         with_gap = any("gap_recovered" in m for m in methods.values())
@@ -83,6 +88,13 @@ def bench_markdown(summary: dict) -> str:
             row += [_paired(m.get("vs_reference"))] if with_paired else []
             rows.append([*row, f"{m['seconds']['mean']:.0f} s"])
         lines += ["", f"**{protocol}**", "", *markdown_table([*header, "wall time per run"], rows)]
+        resolution = summary.get("resolvable", {}).get(protocol)
+        if resolution:
+            lines += [
+                "",
+                f"Resolved at 95 %: paired differences of at least {resolution['half_width']:.1f} points "
+                f"({resolution['seeds']} seeds, pooled paired std {resolution['sd']:.1f}).",
+            ]
     return "\n".join([*lines, *_teacher_lines(summary["protocols"])])
 
 

@@ -100,7 +100,7 @@ def _image(png: Path, alt: str = "") -> str:
 def _summary(run_dir: Path, checkpoint_path: Path, checkpoint: dict, records: list[dict]) -> str:
     spec = checkpoint["model"]
     final = records[-1]
-    best = max(records, key=lambda r: r.get("test_top1", float("-inf")))
+    best = max(records, key=lambda r: r.get("val_top1", float("-inf")))
     rows = {
         "run folder": run_dir,
         "method": checkpoint.get("method", "?"),
@@ -108,8 +108,8 @@ def _summary(run_dir: Path, checkpoint_path: Path, checkpoint: dict, records: li
         "network": f"{spec['arch']}-{spec['depth']}, width {spec['width']}",
         "classes": len(checkpoint["class_names"]),
         "epochs logged": len(records),
-        "final test top-1 / top-5": _pair(final, "epoch"),
-        "best test top-1 / top-5": _pair(best, "epoch"),
+        "final test top-1 / top-5": _pair(final),
+        "best validation top-1 / top-5 (best.pt)": _pair(best, "val"),
         "pictures from": checkpoint_path.name,
     }
     cells = "".join(
@@ -118,11 +118,11 @@ def _summary(run_dir: Path, checkpoint_path: Path, checkpoint: dict, records: li
     return f"<table>{cells}</table>"
 
 
-def _pair(record: dict, key: str) -> str:
-    top1, top5 = record.get("test_top1"), record.get("test_top5")
+def _pair(record: dict, split: str = "test") -> str:
+    top1, top5 = record.get(f"{split}_top1"), record.get(f"{split}_top5")
     if top1 is None:
         return "not logged"
-    return f"{top1:.1f} % / {top5:.1f} % (epoch {record[key]})"
+    return f"{top1:.1f} % / {top5:.1f} % (epoch {record['epoch']})"
 
 
 def _metrics_table(records: list[dict]) -> str:
