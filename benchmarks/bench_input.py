@@ -47,7 +47,7 @@ def loader_rate(train: ClipLoader, workers: int, passes: int, seed: int) -> floa
 
 def step_rate(config: Config, num_classes: int, device: torch.device, steps: int) -> float:
     """Clips per second of the configured RGB teacher's training steps on random clips, in the run's
-    precision and memory format on `device` (as `engine.setup` sets them up)."""
+    precision, memory format and `train.compile` on `device` (as `engine.setup` sets them up)."""
     data, teacher = config.data, config.teacher
     model = build_model(
         model_spec(teacher.arch, teacher.depth, teacher.width, teacher.dropout, 3, num_classes)
@@ -55,7 +55,8 @@ def step_rate(config: Config, num_classes: int, device: torch.device, steps: int
     clips = torch.randn(data.batch_size, 3, data.num_frames, data.rgb_size, data.rgb_size)
     channels_last = config.train.channels_last and device.type == "cuda"
     dtype = autocast_dtype(config.train.precision, device)
-    timed = time_training_steps(model, clips, num_classes, dtype, channels_last, False, steps, 3, device)
+    compiled = config.train.compile
+    timed = time_training_steps(model, clips, num_classes, dtype, channels_last, compiled, steps, 3, device)
     return timed["clips_per_s"]
 
 
