@@ -13,12 +13,12 @@ reused), `arctic prepare` it into a clip store (person crops, short side 128), t
    every epoch but the first (worker start-up, warm-up, compilation), each timed from its first batch's
    arrival to its last step (through the loop's progress bar, as `tests/crash.py` hooks it), so the test
    pass and checkpoint writes between epochs, small at NTU's epoch sizes, do not count;
-2. the loader alone: passes of the same training loader (`data.workers` workers, and 1 worker for the rate
-   one core gives);
+2. the loader alone: passes of the same training loader with `data.workers` workers and with 1, and its
+   clips per CPU-second in the main process (what one core gives, however busy the machine);
 3. the network alone: training steps of the same RGB teacher on random clips of the same shape, in the
    run's precision, memory format and `train.compile` (`bench_throughput.time_training_steps`).
-Prints a Markdown table with the loop's share of the network-alone rate and the loader cores one device
-running this network would need.
+Prints a Markdown table with the loop's share of the network-alone rate and the CPU cores the loader would
+need to keep up with the network alone.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument(
         "--epochs", type=int, default=3, help="training epochs (at least 2; the first untimed)"
     )
-    parser.add_argument("--passes", type=int, default=3, help="training-split passes of the loader alone")
+    parser.add_argument("--passes", type=int, default=10, help="training-split passes of the loader alone")
     parser.add_argument("--steps", type=int, default=10, help="timed training steps of the network alone")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
@@ -128,6 +128,7 @@ def main() -> None:
         train, _, class_names = make_loaders(data, ("rgb",), config.seed, progress=False)
         loader = loader_rate(train, data.workers, args.passes, config.seed)
         one_worker = loader_rate(train, 1, args.passes, config.seed)
+        per_cpu_second = loader_rate(train, 0, args.passes, config.seed, time.process_time)
         network = step_rate(config, len(class_names), device, args.steps)
     teacher = config.teacher
     print(
@@ -141,10 +142,11 @@ def main() -> None:
     per_worker = loader / max(data.workers, 1)
     print(f"| loader alone, {data.workers} workers | {loader:.1f} ({per_worker:.1f} per worker) |")
     print(f"| loader alone, 1 worker | {one_worker:.1f} |")
+    print(f"| loader alone, in the main process, per CPU-second | {per_cpu_second:.1f} |")
     print(f"| network alone (training steps on random clips) | {network:.1f} |")
     print(
-        f"\nloop / network alone: {100 * loop / network:.0f} %; loader cores to feed the network alone at "
-        f"1 worker's rate: {network / one_worker:.1f}"
+        f"\nloop / network alone: {100 * loop / network:.0f} %; CPU cores the loader needs to feed the "
+        f"network alone: {network / per_cpu_second:.2f}"
     )
 
 
