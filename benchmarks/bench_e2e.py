@@ -128,7 +128,10 @@ def main() -> None:
         train, _, class_names = make_loaders(data, ("rgb",), config.seed, progress=False)
         loader = loader_rate(train, data.workers, args.passes, config.seed)
         one_worker = loader_rate(train, 1, args.passes, config.seed)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as in a worker: idle OpenMP threads spinning would count as CPU time
         per_cpu_second = loader_rate(train, 0, args.passes, config.seed, time.process_time)
+        torch.set_num_threads(threads)
         network = step_rate(config, len(class_names), device, args.steps)
     teacher = config.teacher
     print(
