@@ -159,9 +159,7 @@ class TrainConfig:
     tensorboard: bool = True  # TensorBoard event files in OUT/tensorboard, beside metrics.jsonl
     eval_every: int = 1  # test every N epochs (and always after the last): evaluation is not free
     checkpoint_every: int = 0  # also write last.pt every N training steps (0: at the end of each epoch only)
-    compile: bool = (
-        False  # torch.compile the student's (and teacher's) forward; eager where it cannot compile
-    )
+    compile: bool = False  # torch.compile the networks' forward in training (eager where compiling fails)
 
     def __post_init__(self) -> None:
         if self.eval_every < 1:
