@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import torch
 from bench_throughput import time_training_steps
@@ -28,8 +29,11 @@ from arctic_kd.models.factory import build_model, model_spec
 from arctic_kd.presets import resolve_config
 
 
-def loader_rate(train: ClipLoader, workers: int, passes: int, seed: int) -> float:
-    """Clips per second over `passes` passes of a copy of the training loader with `workers` workers."""
+def loader_rate(
+    train: ClipLoader, workers: int, passes: int, seed: int, clock: Callable[[], float] = time.perf_counter
+) -> float:
+    """Clips per second of `clock` (wall time; `time.process_time` with 0 workers: per CPU-second, which a
+    shared machine does not lower) over `passes` passes of a copy of the training loader."""
     loader = ClipLoader(
         train.dataset,  # the run's augmentation, cut from the same cache
         train.batch_size,
@@ -38,16 +42,16 @@ def loader_rate(train: ClipLoader, workers: int, passes: int, seed: int) -> floa
         drop_last=True,
         seed=seed,
     )
-    clips, start = 0, time.perf_counter()
+    clips, start = 0, clock()
     for _ in range(passes):
         for batch in loader:
             clips += len(batch["label"])
-    return clips / (time.perf_counter() - start)
+    return clips / (clock() - start)
 
 
 def step_rate(config: Config, num_classes: int, device: torch.device, steps: int) -> float:
     """Clips per second of the configured RGB teacher's training steps on random clips, in the run's
-    precision and memory format on `device` (as `engine.setup` sets them up)."""
+    precision, memory format and `train.compile` on `device` (as `engine.setup` sets them up)."""
     data, teacher = config.data, config.teacher
     model = build_model(
         model_spec(teacher.arch, teacher.depth, teacher.width, teacher.dropout, 3, num_classes)
@@ -55,7 +59,8 @@ def step_rate(config: Config, num_classes: int, device: torch.device, steps: int
     clips = torch.randn(data.batch_size, 3, data.num_frames, data.rgb_size, data.rgb_size)
     channels_last = config.train.channels_last and device.type == "cuda"
     dtype = autocast_dtype(config.train.precision, device)
-    timed = time_training_steps(model, clips, num_classes, dtype, channels_last, False, steps, 3, device)
+    compiled = config.train.compile
+    timed = time_training_steps(model, clips, num_classes, dtype, channels_last, compiled, steps, 3, device)
     return timed["clips_per_s"]
 
 

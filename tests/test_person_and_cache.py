@@ -125,6 +125,26 @@ def test_colour_jitter_is_one_draw_per_clip_and_off_at_zero():
     assert not np.array_equal(jittered, clip)
 
 
+def test_colour_jitter_is_bit_identical_to_its_plain_formula():
+    """The in-place jitter (faster) must give the augmentation it replaced: same draws, same bytes."""
+    from arctic_kd.data.transforms import jitter_colours
+
+    def plain(frames: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+        clip = frames.astype(np.float32)
+        grey = clip.mean(axis=-1, keepdims=True)
+        clip = grey + (clip - grey) * rng.uniform(1 - strength, 1 + strength)
+        mean = clip.mean()
+        clip = mean + (clip - mean) * rng.uniform(1 - strength, 1 + strength)
+        clip *= rng.uniform(1 - strength, 1 + strength)
+        return np.clip(clip, 0, 255).astype(np.uint8)
+
+    frames = np.random.default_rng(0).integers(0, 256, (12, 16, 112, 112, 3), dtype=np.uint8)
+    for seed, clip in enumerate(frames):
+        strength = (0.2, 0.4, 1.0)[seed % 3]
+        expected = plain(clip, np.random.default_rng(seed), strength)
+        assert np.array_equal(jitter_colours(clip, np.random.default_rng(seed), strength), expected), seed
+
+
 def test_standardised_clips_have_zero_mean_and_unit_variance_whatever_the_exposure(tiny_dataset):
     samples = paired_samples(index_ntu(tiny_dataset).complete())[:2]
     plain = PairedClipDataset(samples, num_frames=4, rgb_size=(32, 32), ir_size=(32, 32))

@@ -180,6 +180,7 @@ class TrainConfig:
     # train the RGB teacher from this many seeds (seed, seed+1, …) and keep the best on held-out data:
     # k times the teacher's training time, against a seed that happens to train badly
     restarts: int = 1
+    compile: bool = False  # torch.compile the networks' forward in training (eager where compiling fails)
 
     def __post_init__(self) -> None:
         if self.eval_every < 1:

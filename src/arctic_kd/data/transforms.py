@@ -127,16 +127,24 @@ def jitter_colours(frames: np.ndarray, rng: np.random.Generator, strength: float
     colour network's consistent cues (with the synthetic palette's change, dropping the channel shuffle
     raised the demo teacher from 45 to 68 % top-1; BENCHMARKS.md).
     One draw per clip, so motion between frames is untouched.
+    In place and with the grey level summed channel by channel: the same arithmetic, bit for bit, as the
+    plain expressions (`grey + (clip - grey) * s`, ...), 4× faster; it was most of a store clip's cost.
     """
     if strength <= 0:
         return frames
     clip = frames.astype(np.float32)
-    grey = clip.mean(axis=-1, keepdims=True)
-    clip = grey + (clip - grey) * rng.uniform(1 - strength, 1 + strength)  # saturation
-    mean = clip.mean()
-    clip = mean + (clip - mean) * rng.uniform(1 - strength, 1 + strength)  # contrast
+    grey = clip[..., 0:1] + clip[..., 1:2]  # the channel mean, as numpy sums 3 values, without its reduce
+    grey += clip[..., 2:3]
+    grey /= 3
+    clip -= grey  # saturation
+    clip *= rng.uniform(1 - strength, 1 + strength)
+    clip += grey
+    mean = clip.mean()  # contrast
+    clip -= mean
+    clip *= rng.uniform(1 - strength, 1 + strength)
+    clip += mean
     clip *= rng.uniform(1 - strength, 1 + strength)  # brightness
-    return np.clip(clip, 0, 255).astype(np.uint8)
+    return np.clip(clip, 0, 255, out=clip).astype(np.uint8)
 
 
 def to_tensor(frames: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """What one `fit` call trains with, set up from the config before the first step: the trainable modules
-(in DistributedDataParallel under torchrun), the optimiser and its warm-up + cosine schedule, the gradient
-scaler and the autocast precision.
+(in DistributedDataParallel under torchrun, their forward compiled with `train.compile`), the optimiser and
+its warm-up + cosine schedule, the gradient scaler and the autocast precision.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from arctic_kd.distill.base import Distiller
 from arctic_kd.engine import distributed
 from arctic_kd.engine.distributed import DistContext
 from arctic_kd.engine.precision import autocast, autocast_dtype, backward_kernels
+from arctic_kd.progress import say_once
 
 
 def build_optimizer(parameters: Iterable[nn.Parameter], config: OptimConfig) -> torch.optim.Optimizer:
@@ -60,6 +61,49 @@ class TrainableModules(nn.Module):
 
     def forward(self, batch: dict) -> tuple[Tensor, dict[str, Tensor]]:
         return self.distiller.forward_train(batch)
+
+
+class CompiledOrEager:
+    """A network's `forward_features` under `torch.compile`, which goes back to eager for good, with one
+    warning, when compiling fails (no working C++ compiler or Triton, an operator inductor cannot lower):
+    a slower run, never a crash. It replaces the method on the instance, not the module, so the state-dict
+    keys stay those of the eager network (no `_orig_mod.`) and checkpoints load either way."""
+
+    def __init__(self, network: nn.Module, name: str) -> None:
+        self.eager = network.forward_features
+        self.name = name
+        self.compiled: Callable | None = torch.compile(self.eager)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.compiled is not None:
+            try:
+                return self.compiled(*args, **kwargs)
+            except torch._dynamo.exc.TorchDynamoException as error:
+                self.compiled = None
+                say_once(f"train.compile: {self.name} runs eager, compiling it failed: {_first_line(error)}")
+        return self.eager(*args, **kwargs)
+
+
+def compile_networks(distiller: Distiller) -> None:
+    """`train.compile`: the student's forward and the frozen teacher's (distillation), compiled in place;
+    the method's own modules are small and stay eager. Where torch cannot compile at all (e.g. a Python it
+    does not support yet), one warning and eager mode."""
+    for name in ("student", "teacher"):
+        network = getattr(distiller, name)
+        if network is None or isinstance(network.forward_features, CompiledOrEager):  # a reused teacher
+            continue
+        try:
+            network.forward_features = CompiledOrEager(network, name)
+        except RuntimeError as error:
+            say_once(f"train.compile: training eager, torch cannot compile here: {_first_line(error)}")
+            return
+
+
+def _first_line(error: BaseException) -> str:
+    """The cause in one line: a backend's failure is wrapped by dynamo, whose own first line names only
+    the backend."""
+    cause = getattr(error, "inner_exception", None) or error
+    return f"{type(cause).__name__}: {(str(cause).strip().splitlines() or [''])[0]}"
 
 
 @dataclass
@@ -105,6 +149,8 @@ def prepare_run(distiller: Distiller, config: Config, context: DistContext, step
     distiller.to(device)
     if channels_last:
         distiller.to(memory_format=torch.channels_last_3d)
+    if config.train.compile:
+        compile_networks(distiller)
     model: nn.Module = TrainableModules(distiller)
     if context.distributed:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
