@@ -41,7 +41,8 @@ def test_training_writes_checkpoints_and_one_log_line_per_epoch(teacher):
     checkpoint = load_checkpoint(teacher / "last.pt")
     assert checkpoint["modality"] == "rgb" and checkpoint["model"]["in_channels"] == 3
     assert checkpoint["class_names"] == ["cheer up", "kicking"]
-    assert checkpoint["epoch"] == 2 and (teacher / "best.pt").is_file()
+    assert checkpoint["epoch"] == 2
+    assert not (teacher / "best.pt").exists()  # the demo preset has no validation split: nothing chooses one
     assert checkpoint["config"]["optim"]["label_smoothing"] == 0.2  # the teacher's own
     curves = (teacher / "curves.png").read_bytes()
     assert curves[:8] == b"\x89PNG\r\n\x1a\n" and len(curves) > 1000

@@ -183,7 +183,7 @@ def test_training_steps_and_check_on_a_manifest(manifest, tmp_path, capsys):
             *("--set", "data.protocol=manifest-xsub", "--set", "data.train_subjects=[P001, P002]"),
             *("--set", "optim.epochs=1", "--set", "data.rgb_size=32", "--set", "data.num_frames=4"),
             *("--set", "optim.teacher_epochs=0"),
-            *("--set", "data.batch_size=4", "--set", "data.workers=0"),
+            *("--set", "data.batch_size=4", "--set", "data.workers=0", "--set", "data.val.enabled=true"),
             *("--set", "teacher.width=0.125", "--set", "teacher.depth=10"),
         ]
     )

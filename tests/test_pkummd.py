@@ -263,7 +263,7 @@ def test_training_steps_on_pkummd_with_png_ir_and_the_frame_cache(pku_png_root, 
             *("--set", "data.protocol=pkummd-xview", "--set", f"data.pkummd.ir={PNG_IR_PATTERN}"),
             *("--set", "data.cache=true", "--set", "data.cache_side=32"),
             *("--set", "optim.epochs=1", "--set", "data.ir_size=32", "--set", "data.num_frames=4"),
-            *("--set", "data.batch_size=4", "--set", "data.workers=0"),
+            *("--set", "data.batch_size=4", "--set", "data.workers=0", "--set", "data.val.enabled=true"),
             *("--set", "student.width=0.125", "--set", "student.depth=10"),
         ]
     )

@@ -73,6 +73,7 @@ def test_tune_end_to_end_on_tiny_data_is_resumable_and_writes_a_variants_file(ti
     plan.write_text(
         "protocol: ntu60-xsub\nseeds: [0]\nfactors: [0.1, 1, 10]\npairs: [[1, 1], [0.3, 3], [3, 0.3]]\n"
         "methods: {kd: [distill.hinton.weight], arctic: [distill.arm.weight, distill.kd.weight]}\n"
+        "set: [data.val.enabled=true]\n"  # as the shipped preset: the demo config validates on nothing
     )
     out = tmp_path / "tune"
     args = ["tune", "--preset", str(plan), "--data", str(tiny_dataset), "--out", str(out)]

@@ -126,7 +126,8 @@ def recorded(monkeypatch) -> list[str]:
 
 def _train(root: Path, out: Path, *settings: str) -> int:
     args = ["train", "--modality", "ir", "--out", str(out), "--set", f"data.root={root}"]
-    return main([*args, *tiny_model_args("optim.epochs=3", "data.cache=false", *settings)])
+    settings = ("optim.epochs=3", "data.cache=false", "data.val.enabled=true", *settings)
+    return main([*args, *tiny_model_args(*settings)])
 
 
 def test_the_test_split_is_read_once_after_the_last_epoch(tiny_dataset, tmp_path, recorded):

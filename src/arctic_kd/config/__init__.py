@@ -204,6 +204,11 @@ class Config:
     def __post_init__(self) -> None:
         self.teacher.check("teacher")
         self.student.check("student")
+        if self.train.restarts > 1 and not self.data.val.enabled:
+            raise ConfigValueError(
+                "train.restarts keeps the teacher that scores best on the validation split: it needs "
+                "data.val.enabled=true (never chosen on the test split)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return plain_dict(self)
