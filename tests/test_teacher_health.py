@@ -11,7 +11,8 @@ import pytest
 from arctic_kd.cli import main
 from arctic_kd.config import load_config
 from arctic_kd.engine import stages
-from arctic_kd.engine.health import teacher_warnings
+from arctic_kd.engine.checkpoint import load_checkpoint
+from arctic_kd.engine.health import checkpoint_health, teacher_warnings
 from arctic_kd.errors import ConfigError
 from arctic_kd.experiments import runner
 from arctic_kd.experiments.bench import BenchPlan, build_base, load_plan, load_variants, run_bench
@@ -49,7 +50,7 @@ def test_a_broken_teacher_is_warned_of_by_train_and_by_distill(tiny_dataset, tmp
     assert main(["distill", *student, *data, *tiny_model_args("optim.epochs=1", "data.cache=false")]) == 0
     distilled = capsys.readouterr().out
     assert (
-        f"teacher {teacher / 'last.pt'}: top-1 " in distilled
+        f"teacher {teacher / 'last.pt'}: test top-1 " in distilled  # no validation split: its last test
         and "at its last evaluation, epoch 2" in distilled
     )
     assert "warning: the RGB teacher looks weak: top-1 50.0 % is near chance" in distilled
@@ -135,3 +136,26 @@ def test_the_demo_table_flags_a_weak_teacher():
     )
     table = demo_table([weak, RunRecord("ir_only", "IR only", "ir", top1=75.7, **fields)])
     assert "| RGB teacher ⚠ weak | RGB | 74.7 |" in table and "| IR only | IR | 75.7 |" in table
+
+
+def test_a_teacher_with_a_validation_split_is_judged_on_it(tiny_dataset, tmp_path):
+    settings = tiny_model_args("optim.epochs=1", "data.cache=false", "data.val.enabled=true")
+    teacher = tmp_path / "teacher"
+    assert (
+        main(
+            [
+                "train",
+                "--modality",
+                "rgb",
+                "--out",
+                str(teacher),
+                "--set",
+                f"data.root={tiny_dataset}",
+                *settings,
+            ]
+        )
+        == 0
+    )
+    checkpoint = load_checkpoint(teacher / "last.pt")
+    line, _ = checkpoint_health(checkpoint, teacher / "last.pt")
+    assert f"validation top-1 {checkpoint['validation']['top1']:.1f} %" in line

@@ -57,15 +57,19 @@ def warning_lines(warnings: list[str], what: str = "the RGB teacher") -> list[st
 
 
 def checkpoint_health(checkpoint: dict, path: Path) -> tuple[str, list[str]]:
-    """What a teacher checkpoint records of its accuracy (the metrics of its last evaluation), as a line,
-    and the warnings they and the training losses of the run's `metrics.jsonl` beside it give."""
-    metrics = checkpoint.get("metrics") or {}
+    """What a teacher checkpoint records of its accuracy (its last validation evaluation, or its last test
+    one where it had no validation split), as a line, and the warnings they and the training losses of the
+    run's `metrics.jsonl` beside it give."""
+    validation = checkpoint.get("validation") or {}
+    split, metrics = (
+        ("validation", validation) if "top1" in validation else ("test", checkpoint.get("metrics") or {})
+    )
     if "top1" not in metrics:
         return f"teacher {path}: no accuracy recorded (epoch {checkpoint.get('epoch', 0)})", []
     losses = training_losses(Path(path).parent / "metrics.jsonl")
     classes = len(checkpoint["class_names"])
     line = (
-        f"teacher {path}: top-1 {metrics['top1']:.1f} %, top-5 {metrics['top5']:.1f} % at its last "
+        f"teacher {path}: {split} top-1 {metrics['top1']:.1f} %, top-5 {metrics['top5']:.1f} % at its last "
         f"evaluation, epoch {checkpoint['epoch']} ({classes} classes)"
     )
     return line, teacher_warnings(metrics["top1"], classes, losses)
