@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from arctic_kd.engine.train import training_losses
+from arctic_kd.engine.runlog import training_losses
 
 NEAR_CHANCE = 0.1  # "near chance": less than this share of the way from chance (1/classes) to 100 %
 # a training loss still above this share of ln(classes), the cross-entropy of a uniform guess, has not

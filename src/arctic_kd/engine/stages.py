@@ -31,7 +31,8 @@ from arctic_kd.engine.distributed import DistContext, resolve_device
 from arctic_kd.engine.evaluate import evaluate_views, sum_over_processes
 from arctic_kd.engine.health import checkpoint_health, teacher_warnings, warning_lines
 from arctic_kd.engine.precision import autocast, autocast_dtype
-from arctic_kd.engine.train import fit, require_test_clips, training_losses
+from arctic_kd.engine.runlog import training_losses
+from arctic_kd.engine.train import fit, require_test_clips
 from arctic_kd.errors import ArcticError
 from arctic_kd.models.factory import build_model, model_spec
 from arctic_kd.models.pretrained import load_pretrained

@@ -14,7 +14,6 @@ deterministic mode.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -31,8 +30,9 @@ from arctic_kd.engine.checkpoint import load_checkpoint, restore_rng_state, rng_
 from arctic_kd.engine.distributed import DistContext
 from arctic_kd.engine.evaluate import evaluate, sum_over_processes
 from arctic_kd.engine.precision import avoids_onednn
+from arctic_kd.engine.runlog import MetricsLog, check_same_run, check_same_schedule
 from arctic_kd.engine.setup import Run, prepare_run
-from arctic_kd.errors import ArcticError, DataError, shortlist
+from arctic_kd.errors import ArcticError, shortlist
 from arctic_kd.progress import progress_bar, say, say_once
 
 
@@ -93,7 +93,9 @@ def fit(
             say(f"resuming {run_dir} after epoch {state.epoch} (step {state.step})")
     elif resume and progress:
         say(f"nothing to resume in {run_dir} (no last.pt): starting from scratch")
-    log = _Log(run_dir, config, state, context.is_main)
+    log = MetricsLog(
+        run_dir, config.train.tensorboard, state.epoch, _first_unsaved_step(state), context.is_main
+    )
     start = time.perf_counter()
 
     def elapsed() -> float:
@@ -285,40 +287,6 @@ def require_test_clips(metrics: dict, batches, split: str = "test") -> None:
         )
 
 
-class _Log:
-    """`metrics.jsonl` and TensorBoard, written by rank 0 only; a resumed run drops what its checkpoint
-    does not cover (an epoch logged after the last checkpoint was written will be trained again)."""
-
-    def __init__(self, run_dir: Path, config: Config, state: _Progress, enabled: bool) -> None:
-        self.enabled = enabled
-        self.path = run_dir / "metrics.jsonl"
-        self.writer = None
-        if not enabled:
-            return
-        run_dir.mkdir(parents=True, exist_ok=True)
-        kept = [line for line in _read_records(self.path) if json.loads(line)["epoch"] <= state.epoch]
-        self.path.write_text("".join(f"{line}\n" for line in kept))
-        if config.train.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter  # imports TensorBoard: slow, so only here
-
-            self.writer = SummaryWriter(run_dir / "tensorboard", purge_step=_first_unsaved_step(state))
-
-    def epoch(self, record: dict, step: int) -> None:
-        if not self.enabled:
-            return
-        with open(self.path, "a") as log:
-            log.write(json.dumps(record) + "\n")
-        if self.writer is not None:
-            for key, value in record.items():
-                if key != "epoch":
-                    self.writer.add_scalar(key.replace("_", "/", 1), value, step)
-            self.writer.flush()
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
 def _first_unsaved_step(state: _Progress) -> int:
     """The first TensorBoard step this run writes, from which older events of the folder are hidden: 0 for
     a new run; after a resume, the step after the checkpoint's epoch, or in the middle of an epoch, the
@@ -326,57 +294,6 @@ def _first_unsaved_step(state: _Progress) -> int:
     if state.step == 0:
         return 0
     return state.step if state.count else state.step + 1
-
-
-def _read_records(path: Path) -> list[str]:
-    """The JSON lines of a metrics log; a torn last line (a crash mid-write) is dropped, since the epoch it
-    records is trained again, and any other line that is not JSON is an error naming it."""
-    lines = path.read_text().splitlines() if path.is_file() else []
-    for number, line in enumerate(lines, 1):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            record = None
-        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
-            if number == len(lines):
-                say(f"{path}: dropping its torn last line (a run killed while writing it)")
-                return lines[:-1]
-            raise DataError(path, "not a metrics line (JSON with an epoch)", number)
-    return lines
-
-
-def check_same_run(checkpoint: dict, extra: dict, path: Path) -> None:
-    """Refuse to resume a run of another kind (modality, method or network) than the one asked for."""
-    for key in ("modality", "method", "model"):
-        if key in checkpoint and checkpoint[key] != extra.get(key):
-            raise ArcticError(
-                f"{path}: --resume continues a run with {key} {checkpoint[key]!r}, but this command trains "
-                f"{extra.get(key)!r}; use another --out (or --force to replace that run)"
-            )
-
-
-def check_same_schedule(checkpoint: dict, config: Config, steps_per_epoch: int, path: Path) -> None:
-    """Refuse to resume under other optimisation settings than the checkpoint's: the learning rate at step
-    k depends on them, so changing them mid-run splices two schedules."""
-    saved = checkpoint.get("config", {})
-    now = config.to_dict()
-    changed = [
-        f"optim.{key} {value!r} → {now['optim'].get(key)!r}"
-        for key, value in saved.get("optim", {}).items()
-        if now["optim"].get(key) != value
-    ]
-    saved_batch = saved.get("data", {}).get("batch_size", config.data.batch_size)
-    if saved_batch != config.data.batch_size:
-        changed.append(f"data.batch_size {saved_batch} → {config.data.batch_size}")
-    saved_steps = checkpoint.get("resume", {}).get("steps_per_epoch", steps_per_epoch)
-    if saved_steps != steps_per_epoch:
-        changed.append(f"steps per epoch {saved_steps} → {steps_per_epoch} (the training split changed)")
-    if changed:
-        raise ArcticError(
-            f"{path}: --resume with other optimisation settings than the run was started with "
-            f"({'; '.join(changed)}) would splice two learning-rate schedules; resume with the same "
-            "settings, or add --allow-schedule-change"
-        )
 
 
 def _needs_pairs(run: Run) -> bool:
@@ -421,8 +338,3 @@ def _first_bad(report, count: int = 3) -> str:
 
 def _format(losses: dict) -> str:
     return " ".join(f"{k} {float(v):.3f}" for k, v in losses.items())
-
-
-def training_losses(metrics_log: Path) -> list[float]:
-    """The mean total training loss of every epoch a run's `metrics.jsonl` holds (none: no file)."""
-    return [json.loads(line)["train_total"] for line in _read_records(metrics_log)]
