@@ -10,7 +10,6 @@ reuses it (after checking the run's config is still the one asked for) and train
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,7 +31,7 @@ from arctic_kd.experiments.stats import (
     paired_difference,
     resolvable_difference,
 )
-from arctic_kd.experiments.tables import bench_markdown, bench_plot
+from arctic_kd.experiments.tables import bench_markdown, bench_plot, write_summary
 from arctic_kd.presets import BENCH_PRESETS, CONFIG_PRESETS, find_preset, preset_names
 from arctic_kd.progress import say
 
@@ -194,9 +193,7 @@ def run_bench(
             for protocol, methods in summarise(plan, variants, records, "")["protocols"].items():
                 parts[f"{name}/{protocol}"] = methods
         summary = {**summarise(plan, variants, [], command, "; ".join(lines), []), "protocols": parts}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "bench.md").write_text(bench_markdown(summary) + "\n")
+    write_summary(out, "bench", summary, bench_markdown(summary))
     bench_plot(summary, out / "bench.png")
     return summary
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -160,3 +161,10 @@ def bench_plot(summary: dict, path: Path) -> None:
     axes.set_ylabel(f"top-1 (%), mean ± std over {seeds} seed{'s' * (seeds > 1)}")
     axes.grid(axis="y", alpha=0.3)
     figure.savefig(path, dpi=120)
+
+
+def write_summary(out: Path, name: str, summary: dict, markdown: str) -> None:
+    """OUT/NAME.json (the summary, as data) and OUT/NAME.md (its tables): what every experiment writes."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / f"{name}.md").write_text(markdown + "\n")

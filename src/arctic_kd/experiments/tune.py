@@ -12,7 +12,6 @@ for `arctic bench --variants`), OUT/tune.md and OUT/tune.json (the whole grid).
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from arctic_kd.config.typed import from_dict, plain_dict
 from arctic_kd.errors import ArcticError, ConfigError
 from arctic_kd.experiments.bench import BenchPlan, Variant, _read_yaml, plan_runs
 from arctic_kd.experiments.runner import RunRecord, run_all, with_overrides
-from arctic_kd.experiments.tables import markdown_table
+from arctic_kd.experiments.tables import markdown_table, write_summary
 from arctic_kd.presets import TUNE_PRESETS, find_preset
 
 
@@ -121,10 +120,8 @@ def run_tune(
     runs = plan_runs(bench, {name: point["variant"] for name, point in grid.items()}, base, out)
     records = run_all(runs, progress)
     summary = summarise_tune(plan, grid, records, command)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "tune.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_summary(out, "tune", summary, tune_markdown(summary))
     (out / "tuned.yaml").write_text(tuned_variants(summary, variants))
-    (out / "tune.md").write_text(tune_markdown(summary) + "\n")
     return summary
 
 
