@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 
@@ -13,7 +14,6 @@ from PIL import Image
 from arctic_kd.cli import main
 from arctic_kd.data.ntu import SampleName
 from arctic_kd.data.samples import PairedSample
-from arctic_kd.data.synth import SynthConfig
 from arctic_kd.data.synth.pkummd import generate as generate_pkummd
 from arctic_kd.errors import DataError
 from arctic_kd.use.report import build_report
@@ -21,6 +21,7 @@ from arctic_kd.use.viz.activations import choose_samples, collect_panels, load_m
 from arctic_kd.use.viz.confusion import plot_confusion
 from arctic_kd.use.viz.curves import plot_learning_curves, read_metrics
 from tests.test_manifest import tiny_rows, write_manifest
+from tests.test_pkummd import PKU
 from tests.trained import TINY_MODEL, tiny_model_args, trained_run
 
 
@@ -138,16 +139,7 @@ def test_report_measures_how_the_maps_follow_the_teacher_as_eval_does(runs, tmp_
 
 
 # The same pictures on the other dataset kinds: the samples come through the loaders, as in evaluation.
-TINY_PKU = SynthConfig(
-    num_classes=2,
-    performers=2,
-    setups=2,
-    replications=1,
-    min_frames=10,
-    max_frames=12,
-    rgb_size=(96, 54),
-    ir_size=(64, 53),
-)
+TINY_PKU = dataclasses.replace(PKU, num_classes=2, performers=2)  # test_pkummd's layout, smaller
 
 
 @pytest.fixture(scope="module")

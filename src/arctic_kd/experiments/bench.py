@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import yaml
 
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from arctic_kd.experiments.tune import TunePlan
 
 ACCURACIES = ("top1", "top5", "multiview_top1")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -86,11 +88,17 @@ def load_variants(*paths: Path) -> dict[str, Variant]:
     return variants
 
 
+def read_plan(kind: type[T], name: str, presets: Path, command: str) -> tuple[T, Path]:
+    """A plan of `kind` (bench, tune) from a YAML file path or the name of one of `presets`, checked key by
+    key; its path too, for the errors that name it."""
+    path = find_preset(name, presets, command)
+    return from_dict(kind, _read_yaml(path) or {}, str(path)), path
+
+
 def load_plan(name: str) -> BenchPlan:
     """A bench plan: a YAML file path, or the name of a preset such as `quick` or `full`; its renders'
     settings are checked here, before anything runs."""
-    path = find_preset(name, BENCH_PRESETS, "bench")
-    plan = from_dict(BenchPlan, _read_yaml(path) or {}, str(path))
+    plan, path = read_plan(BenchPlan, name, BENCH_PRESETS, "bench")
     render_settings(plan, str(path))
     return plan
 

@@ -20,12 +20,12 @@ from pathlib import Path
 import yaml
 
 from arctic_kd.config import Config
-from arctic_kd.config.typed import from_dict, plain_dict
+from arctic_kd.config.typed import plain_dict
 from arctic_kd.errors import ArcticError, ConfigError
-from arctic_kd.experiments.bench import BenchPlan, Variant, _read_yaml, plan_runs
+from arctic_kd.experiments.bench import BenchPlan, Variant, plan_runs, read_plan
 from arctic_kd.experiments.runner import RunRecord, run_all, with_overrides
 from arctic_kd.experiments.tables import markdown_table, write_summary
-from arctic_kd.presets import TUNE_PRESETS, find_preset
+from arctic_kd.presets import TUNE_PRESETS
 
 
 @dataclass
@@ -61,8 +61,7 @@ class TunePlan:
 
 def load_tune_plan(name: str) -> TunePlan:
     """A tune plan: a YAML file path, or the name of a preset such as `demo`."""
-    path = find_preset(name, TUNE_PRESETS, "tune")
-    return from_dict(TunePlan, _read_yaml(path) or {}, str(path))
+    return read_plan(TunePlan, name, TUNE_PRESETS, "tune")[0]
 
 
 def grid_variants(plan: TunePlan, variants: dict[str, Variant], base: Config) -> dict[str, dict]:
