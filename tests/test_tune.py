@@ -11,7 +11,7 @@ from arctic_kd.cli import main
 from arctic_kd.config import load_config
 from arctic_kd.errors import ArcticError, ConfigError
 from arctic_kd.experiments import runner
-from arctic_kd.experiments.bench import build_base, load_variants
+from arctic_kd.experiments.bench import build_base, load_plan, load_variants
 from arctic_kd.experiments.runner import RunRecord, with_overrides
 from arctic_kd.experiments.tune import TunePlan, grid_variants, load_tune_plan, summarise_tune
 from arctic_kd.presets import TUNE_PRESETS, VARIANTS_FILE, resolve_config
@@ -113,3 +113,18 @@ def test_tune_end_to_end_on_tiny_data_is_resumable_and_writes_a_variants_file(ti
         assert main(args) == 0  # every run recorded: nothing trains again
     assert calls == []
     assert main([*args, "--set", "data.val.enabled=false", "--out", str(tmp_path / "none")]) == 2
+
+
+def test_a_bad_tune_or_bench_plan_file_is_refused_naming_the_file(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("methods: [kd\n")
+    with pytest.raises(ConfigError, match=f"{broken}: not valid YAML"):
+        load_tune_plan(str(broken))
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("seeds: [0]\nepochs: 3\n")
+    with pytest.raises(ConfigError, match=f"{unknown}.*epochs"):
+        load_tune_plan(str(unknown))
+    render = tmp_path / "render.yaml"
+    render.write_text("renders: {faint: {quality: 99}}\n")
+    with pytest.raises(ConfigError, match=f"{render}: renders: faint"):
+        load_plan(str(render))
